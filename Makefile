@@ -1,0 +1,36 @@
+# Every target works on a fresh machine: uv is installed with pip if it is missing,
+# and the locked environment is synced before anything runs.
+.PHONY: demo test integration_tests lint format type bench docs clean
+
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(shell python3 -m pip install --quiet --disable-pip-version-check uv >&2 && python3 -c "import uv; print(uv.find_uv_bin())")
+endif
+RUN := $(UV) run --locked
+
+demo:
+	$(RUN) python -m langchain_nebula.demo
+
+test:
+	$(RUN) pytest tests
+
+integration_tests:
+	$(RUN) pytest tests/integration_tests -m live -rs
+
+lint:
+	$(RUN) ruff check langchain_nebula tests benchmarks scripts
+	$(RUN) ruff format --check langchain_nebula tests benchmarks scripts
+
+format:
+	$(RUN) ruff format langchain_nebula tests benchmarks scripts
+	$(RUN) ruff check --fix langchain_nebula tests benchmarks scripts
+
+type:
+	$(RUN) mypy langchain_nebula
+
+bench:
+	@echo "benchmarks/ is not written yet (issue: Performance); nothing was measured." >&2
+	@exit 1
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,37 @@
+"""LangChain integration for the Nebula Block inference API.
+
+``ChatNebula`` is the chat model; the ``Nebula*Error`` classes are every failure it
+raises (see ``langchain_nebula._exceptions`` for the tree).
+"""
+
+from langchain_nebula._exceptions import (
+    NebulaAuthenticationError,
+    NebulaBadRequestError,
+    NebulaConnectionError,
+    NebulaContextOverflowError,
+    NebulaError,
+    NebulaNotFoundError,
+    NebulaPermissionDeniedError,
+    NebulaRateLimitError,
+    NebulaServerError,
+    NebulaStreamError,
+    NebulaTimeoutError,
+)
+from langchain_nebula._version import __version__
+from langchain_nebula.chat_models import ChatNebula
+
+__all__ = [
+    "ChatNebula",
+    "NebulaAuthenticationError",
+    "NebulaBadRequestError",
+    "NebulaConnectionError",
+    "NebulaContextOverflowError",
+    "NebulaError",
+    "NebulaNotFoundError",
+    "NebulaPermissionDeniedError",
+    "NebulaRateLimitError",
+    "NebulaServerError",
+    "NebulaStreamError",
+    "NebulaTimeoutError",
+    "__version__",
+]

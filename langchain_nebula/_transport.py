@@ -1,0 +1,346 @@
+"""HTTP transport: pooled httpx clients, retries, and the sync/async send paths.
+
+The retry decision (``Retrying``) and the error mapping (``_exceptions``) are pure and
+shared; ``post_json``/``apost_json`` and ``open_stream``/``aopen_stream`` differ only in
+the lines that perform I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from langchain_nebula._exceptions import (
+    NebulaConnectionError,
+    NebulaError,
+    NebulaRateLimitError,
+    NebulaServerError,
+    NebulaTimeoutError,
+    error_from_response,
+    error_from_transport,
+)
+from langchain_nebula._responses import parse_json_body
+
+__all__ = [
+    "ClientConfig",
+    "Endpoint",
+    "RetryPolicy",
+    "aopen_stream",
+    "apost_json",
+    "async_client",
+    "open_stream",
+    "post_json",
+    "sync_client",
+]
+
+logger = logging.getLogger("langchain_nebula")
+
+DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
+_RETRYABLE = (NebulaRateLimitError, NebulaServerError, NebulaTimeoutError, NebulaConnectionError)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When and how long to wait before retrying a failed request.
+
+    Attributes:
+        max_retries: Retries after the first attempt (not attempts).
+        max_wait: The longest server-requested wait honoured; a longer one fails at once.
+        initial_backoff: The first backoff when the server names no wait.
+        max_backoff: The cap on the exponential backoff.
+    """
+
+    max_retries: int = 2
+    max_wait: float = 60.0
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def begin(self) -> Retrying:
+        """Starts the retry bookkeeping for one logical request."""
+        return Retrying(self)
+
+
+class Retrying:
+    """The retry state of one logical request (sans-I/O: it returns waits, never sleeps)."""
+
+    __slots__ = ("_policy", "retries")
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self.retries = 0
+
+    def wait_or_raise(self, error: NebulaError) -> float:
+        """Returns the seconds to wait before the next attempt, or raises ``error``."""
+        policy = self._policy
+        if not isinstance(error, _RETRYABLE) or self.retries >= policy.max_retries:
+            raise error
+        wait = error.retry_after
+        if wait is not None and wait > policy.max_wait:
+            error.message += f" (the server asked to retry after {wait:.0f} s; not waiting)"
+            raise error
+        if wait is None:
+            backoff = min(policy.initial_backoff * 2.0**self.retries, policy.max_backoff)
+            wait = backoff * (1.0 - 0.25 * random.random())
+        self.retries += 1
+        logger.debug(
+            "Nebula request failed (%s); retry %d of %d in %.2f s",
+            error.message,
+            self.retries,
+            policy.max_retries,
+            wait,
+        )
+        return wait
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Reads ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    if (millis := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """What distinguishes one pooled client from another (never the API key)."""
+
+    timeout: tuple[float | None, float | None, float | None, float | None]
+    """(connect, read, write, pool) seconds; httpx.Timeout itself is not hashable."""
+    max_connections: int = 100
+
+    @classmethod
+    def build(cls, timeout: httpx.Timeout) -> ClientConfig:
+        """Config for a client with ``timeout``."""
+        return cls(timeout=(timeout.connect, timeout.read, timeout.write, timeout.pool))
+
+    @property
+    def httpx_timeout(self) -> httpx.Timeout:
+        """The timeout as httpx takes it."""
+        connect, read, write, pool = self.timeout
+        return httpx.Timeout(connect=connect, read=read, write=write, pool=pool)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One configured POST target, normalised once when the model is built."""
+
+    url: str
+    headers: dict[str, str]
+    retry: RetryPolicy
+    secret: str | None
+
+    def build_request(self, client: httpx.Client | httpx.AsyncClient, body: bytes) -> httpx.Request:
+        """Builds the request once; retries resend the same object."""
+        return client.build_request("POST", self.url, content=body, headers=self.headers)
+
+    def __repr__(self) -> str:
+        return f"Endpoint(url={self.url!r})"
+
+
+_sync_clients: dict[ClientConfig, httpx.Client] = {}
+_async_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[ClientConfig, httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
+_clients_lock = threading.Lock()
+
+
+def _limits(config: ClientConfig) -> httpx.Limits:
+    # Keep as many idle connections as active ones, so a batch does not reconnect.
+    return httpx.Limits(
+        max_connections=config.max_connections,
+        max_keepalive_connections=config.max_connections,
+    )
+
+
+def sync_client(config: ClientConfig) -> httpx.Client:
+    """Returns the process-wide sync client for ``config`` (thread-safe, pooled)."""
+    client = _sync_clients.get(config)
+    if client is None:
+        with _clients_lock:
+            client = _sync_clients.get(config)
+            if client is None:
+                client = httpx.Client(timeout=config.httpx_timeout, limits=_limits(config))
+                _sync_clients[config] = client
+    return client
+
+
+def async_client(config: ClientConfig) -> httpx.AsyncClient:
+    """Returns the async client for ``config`` on the running event loop.
+
+    An ``httpx.AsyncClient`` holds connections bound to the loop that opened them, so
+    each loop gets its own; a closed loop's clients are dropped with the loop.
+    """
+    loop = asyncio.get_running_loop()
+    per_loop = _async_clients.get(loop)
+    if per_loop is None:
+        per_loop = _async_clients[loop] = {}
+    client = per_loop.get(config)
+    if client is None:
+        client = per_loop[config] = httpx.AsyncClient(
+            timeout=config.httpx_timeout, limits=_limits(config)
+        )
+    return client
+
+
+def _failure(response: httpx.Response, body: bytes, endpoint: Endpoint) -> NebulaError:
+    error = error_from_response(
+        response.status_code, response.headers, body, secret=endpoint.secret
+    )
+    error.retry_after = retry_after_seconds(response.headers)
+    return error
+
+
+def _send(client: httpx.Client, request: httpx.Request, endpoint: Endpoint) -> httpx.Response:
+    try:
+        response = client.send(request, stream=True)
+    except httpx.TransportError as exc:
+        raise error_from_transport(exc) from exc
+    if response.is_success:
+        return response
+    try:
+        body = response.read()
+    except httpx.TransportError:
+        body = b""
+    finally:
+        response.close()
+    raise _failure(response, body, endpoint)
+
+
+async def _asend(
+    client: httpx.AsyncClient, request: httpx.Request, endpoint: Endpoint
+) -> httpx.Response:
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.TransportError as exc:
+        raise error_from_transport(exc) from exc
+    if response.is_success:
+        return response
+    try:
+        body = await response.aread()
+    except httpx.TransportError:
+        body = b""
+    finally:
+        await response.aclose()
+    raise _failure(response, body, endpoint)
+
+
+def _read(client: httpx.Client, request: httpx.Request, endpoint: Endpoint) -> dict[str, Any]:
+    response = _send(client, request, endpoint)
+    try:
+        return parse_json_body(response.read())
+    except httpx.TransportError as exc:
+        raise error_from_transport(exc) from exc
+    finally:
+        response.close()
+
+
+async def _aread(
+    client: httpx.AsyncClient, request: httpx.Request, endpoint: Endpoint
+) -> dict[str, Any]:
+    response = await _asend(client, request, endpoint)
+    try:
+        return parse_json_body(await response.aread())
+    except httpx.TransportError as exc:
+        raise error_from_transport(exc) from exc
+    finally:
+        await response.aclose()
+
+
+def post_json(client: httpx.Client, endpoint: Endpoint, body: bytes) -> dict[str, Any]:
+    """POSTs ``body`` and returns the parsed JSON answer, retrying per the policy."""
+    request = endpoint.build_request(client, body)
+    retrying = endpoint.retry.begin()
+    while True:
+        try:
+            return _read(client, request, endpoint)
+        except NebulaError as error:
+            time.sleep(retrying.wait_or_raise(error))
+
+
+async def apost_json(client: httpx.AsyncClient, endpoint: Endpoint, body: bytes) -> dict[str, Any]:
+    """Async ``post_json``."""
+    request = endpoint.build_request(client, body)
+    retrying = endpoint.retry.begin()
+    while True:
+        try:
+            return await _aread(client, request, endpoint)
+        except NebulaError as error:
+            await asyncio.sleep(retrying.wait_or_raise(error))
+
+
+@contextmanager
+def open_stream(client: httpx.Client, endpoint: Endpoint, body: bytes) -> Iterator[Iterator[bytes]]:
+    """Opens a streamed POST (retrying until it is open) and yields its body pieces.
+
+    Once the body has started, a failure raises: nothing already produced is repeated.
+    """
+    request = endpoint.build_request(client, body)
+    retrying = endpoint.retry.begin()
+    while True:
+        try:
+            response = _send(client, request, endpoint)
+            break
+        except NebulaError as error:
+            time.sleep(retrying.wait_or_raise(error))
+    try:
+        yield _pieces(response)
+    finally:
+        response.close()
+
+
+def _pieces(response: httpx.Response) -> Iterator[bytes]:
+    try:
+        yield from response.iter_bytes()
+    except httpx.TransportError as exc:
+        raise error_from_transport(exc) from exc
+
+
+@asynccontextmanager
+async def aopen_stream(
+    client: httpx.AsyncClient, endpoint: Endpoint, body: bytes
+) -> AsyncIterator[AsyncIterator[bytes]]:
+    """Async ``open_stream``."""
+    request = endpoint.build_request(client, body)
+    retrying = endpoint.retry.begin()
+    while True:
+        try:
+            response = await _asend(client, request, endpoint)
+            break
+        except NebulaError as error:
+            await asyncio.sleep(retrying.wait_or_raise(error))
+    try:
+        yield _apieces(response)
+    finally:
+        await response.aclose()
+
+
+async def _apieces(response: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for piece in response.aiter_bytes():
+            yield piece
+    except httpx.TransportError as exc:
+        raise error_from_transport(exc) from exc

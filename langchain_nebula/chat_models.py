@@ -1,0 +1,391 @@
+"""``ChatNebula``: configuration and LangChain plumbing.
+
+The wire mapping lives in ``_messages`` (request), ``_responses`` and ``_streaming``
+(response); HTTP, pooling and retries live in ``_transport``. This module only wires
+them into ``BaseChatModel``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Final, Self
+
+import httpx
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.utils import from_env, secret_from_env
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+
+from langchain_nebula._exceptions import NebulaAuthenticationError
+from langchain_nebula._messages import map_messages
+from langchain_nebula._responses import map_completion
+from langchain_nebula._streaming import StreamParser
+from langchain_nebula._transport import (
+    DEFAULT_TIMEOUT,
+    ClientConfig,
+    Endpoint,
+    RetryPolicy,
+    aopen_stream,
+    apost_json,
+    async_client,
+    open_stream,
+    post_json,
+    sync_client,
+)
+from langchain_nebula._version import __version__
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "ChatNebula"]
+
+DEFAULT_MODEL: Final = "meta-llama/Llama-3.3-70B-Instruct"
+DEFAULT_BASE_URL: Final = "https://inference.nebulablock.com/v1"
+_NEBULA_HOST: Final = "inference.nebulablock.com"
+
+# Sampling fields sent only when set, under their wire names.
+_SAMPLING_FIELDS: Final = (
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "stop",
+    "seed",
+    "n",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+)
+# Call-time keywords that steer this class rather than go on the wire.
+_CONTROL_KWARGS: Final = frozenset({"stream", "stream_usage"})
+
+
+class ChatNebula(BaseChatModel):
+    """Chat model for the Nebula Block inference API (OpenAI-compatible).
+
+    Setup:
+        Install ``langchain-nebula`` and set ``NEBULA_API_KEY``::
+
+            pip install -U langchain-nebula
+            export NEBULA_API_KEY="your-api-key"
+
+        Any OpenAI-compatible server (vLLM, llama.cpp, LiteLLM) works too: pass its
+        ``base_url``; no key is needed when the server asks for none.
+
+    Key init args — completion params:
+        model: Model id, e.g. ``"meta-llama/Llama-3.3-70B-Instruct"``.
+        temperature: Sampling temperature (0 to 2).
+        max_tokens: Maximum number of tokens to generate.
+        top_p, stop, seed, n, presence_penalty, frequency_penalty: As in OpenAI's API.
+        logprobs, top_logprobs: Return token log-probabilities.
+        model_kwargs: Extra top-level fields for the request body (e.g. ``top_k``).
+        extra_body: Fields merged into the request body last.
+
+    Key init args — client params:
+        api_key: Nebula API key; read from ``NEBULA_API_KEY`` if not passed.
+        base_url: API root; read from ``NEBULA_BASE_URL``, default Nebula's.
+        timeout: Seconds, or an ``httpx.Timeout``. Default: 5 s connect, 600 s read.
+        max_retries: Retries (not attempts) on 408/409/429/5xx, timeouts and
+            connection errors. Default 2.
+        default_headers: Headers sent with every request.
+        http_client, http_async_client: Your own httpx clients.
+
+    Instantiate:
+        .. code-block:: python
+
+            from langchain_nebula import ChatNebula
+
+            model = ChatNebula(model="meta-llama/Llama-3.3-70B-Instruct", temperature=0)
+
+    Invoke:
+        .. code-block:: python
+
+            model.invoke("Name three colours.").content
+
+    Stream:
+        .. code-block:: python
+
+            for chunk in model.stream("Count to five."):
+                print(chunk.text, end="")
+
+    Async:
+        .. code-block:: python
+
+            await model.ainvoke("Hello")
+
+    Image input:
+        .. code-block:: python
+
+            from langchain_core.messages import HumanMessage
+
+            model = ChatNebula(model="Qwen/Qwen2.5-VL-7B-Instruct")
+            model.invoke(
+                [
+                    HumanMessage(
+                        content=[
+                            {"type": "text", "text": "What is in this image?"},
+                            {"type": "image", "url": "https://example.com/cat.png"},
+                        ]
+                    )
+                ]
+            )
+
+    Token usage:
+        .. code-block:: python
+
+            model.invoke("Hello").usage_metadata
+            # {'input_tokens': 9, 'output_tokens': 8, 'total_tokens': 17}
+    """
+
+    model: str = Field(default=DEFAULT_MODEL, alias="model_name")
+    """Model id, as Nebula lists it. Unknown ids are passed through, never rejected."""
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env("NEBULA_API_KEY", default=None),
+        alias="nebula_api_key",
+    )
+    """API key; defaults to the ``NEBULA_API_KEY`` environment variable."""
+    base_url: str = Field(
+        default_factory=from_env("NEBULA_BASE_URL", default=DEFAULT_BASE_URL),
+        alias="nebula_api_base",
+    )
+    """API root ending in ``/v1``; defaults to ``NEBULA_BASE_URL`` or Nebula's."""
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    """Sampling temperature."""
+    max_tokens: int | None = Field(default=None, ge=1)
+    """Maximum number of tokens to generate."""
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Nucleus sampling probability mass."""
+    stop: list[str] | str | None = Field(default=None, alias="stop_sequences")
+    """Stop sequences."""
+    seed: int | None = None
+    """Seed for sampling, where the model supports it."""
+    n: int | None = Field(default=None, ge=1)
+    """Number of choices to generate (not with streaming)."""
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    """Penalty for tokens already present."""
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    """Penalty proportional to token frequency."""
+    logprobs: bool | None = None
+    """Whether to return log-probabilities of the output tokens."""
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    """How many alternatives per token to return with ``logprobs``."""
+    timeout: float | httpx.Timeout | None = Field(default=None, alias="request_timeout")
+    """Seconds or an ``httpx.Timeout``; ``None`` means 5 s connect, 600 s read."""
+    max_retries: int = Field(default=2, ge=0)
+    """Retries after the first attempt on transient failures."""
+    streaming: bool = False
+    """Whether ``invoke`` streams under the hood (callbacks see every token)."""
+    stream_usage: bool = True
+    """Whether streams ask for and report token usage."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra top-level request fields (e.g. vLLM's ``top_k``, ``min_p``)."""
+    extra_body: dict[str, Any] | None = None
+    """Fields merged into the request body last; overrides everything else."""
+    default_headers: dict[str, str] | None = None
+    """Headers sent with every request."""
+    http_client: httpx.Client | None = Field(default=None, exclude=True)
+    """A sync httpx client to use instead of the shared pooled one."""
+    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
+    """An async httpx client to use instead of the per-event-loop pooled one."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    _endpoint: Endpoint = PrivateAttr()
+    _client_config: ClientConfig = PrivateAttr()
+    _needs_key: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _normalise(self) -> Self:
+        clash = set(self.model_kwargs) & set(type(self).model_fields)
+        if clash:
+            msg = f"pass {sorted(clash)} as ChatNebula arguments, not in model_kwargs"
+            raise ValueError(msg)
+        secret = self.api_key.get_secret_value() if self.api_key else None
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"langchain-nebula/{__version__}",
+            **(self.default_headers or {}),
+        }
+        if secret:
+            headers["Authorization"] = f"Bearer {secret}"
+        base_url = self.base_url.rstrip("/")
+        self._endpoint = Endpoint(
+            url=f"{base_url}/chat/completions",
+            headers=headers,
+            retry=RetryPolicy(max_retries=self.max_retries),
+            secret=secret,
+        )
+        self._needs_key = secret is None and httpx.URL(base_url).host == _NEBULA_HOST
+        if self.timeout is None:
+            timeout = DEFAULT_TIMEOUT
+        elif isinstance(self.timeout, httpx.Timeout):
+            timeout = self.timeout
+        else:
+            timeout = httpx.Timeout(self.timeout)
+        self._client_config = ClientConfig.build(timeout)
+        return self
+
+    @property
+    def _llm_type(self) -> str:
+        return "nebula-chat"
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """ChatNebula can be serialized with ``langchain_core.load.dumpd``."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """The import path used by LangChain serialization."""
+        return ["langchain_nebula", "chat_models"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """Constructor arguments that are secrets, and where to load them from."""
+        return {"api_key": "NEBULA_API_KEY"}
+
+    @property
+    def _default_params(self) -> dict[str, Any]:
+        params = {
+            name: value for name in _SAMPLING_FIELDS if (value := getattr(self, name)) is not None
+        }
+        return {"model": self.model, **params, **self.model_kwargs}
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return self._default_params
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="nebula",
+            ls_model_name=kwargs.get("model") or self.model,
+            ls_model_type="chat",
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        stop_sequences = stop or kwargs.get("stop") or self.stop
+        if stop_sequences:
+            params["ls_stop"] = (
+                [stop_sequences] if isinstance(stop_sequences, str) else stop_sequences
+            )
+        return params
+
+    def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None], /) -> dict[str, Any]:
+        combined: dict[str, Any] = {"model_name": self.model}
+        totals: dict[str, int] = {}
+        for output in llm_outputs:
+            if not output:
+                continue
+            combined["model_name"] = output.get("model_name") or combined["model_name"]
+            for key, value in (output.get("token_usage") or {}).items():
+                if isinstance(value, int):
+                    totals[key] = totals.get(key, 0) + value
+        if totals:
+            combined["token_usage"] = totals
+        return combined
+
+    def _request_body(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        *,
+        stream: bool,
+    ) -> bytes:
+        """Builds the JSON body; raises ``ValueError`` on bad input before any I/O."""
+        if self._needs_key:
+            msg = (
+                "No Nebula API key: set the NEBULA_API_KEY environment variable "
+                "or pass api_key=... to ChatNebula"
+            )
+            raise NebulaAuthenticationError(msg)
+        payload: dict[str, Any] = {**self._default_params, "messages": map_messages(messages)}
+        for key, value in kwargs.items():
+            if value is not None and key not in _CONTROL_KWARGS:
+                payload[key] = value
+        if stop is not None:
+            payload["stop"] = stop
+        if stream:
+            if (payload.get("n") or 1) > 1:
+                msg = "n > 1 cannot be streamed; use invoke/generate for several choices"
+                raise ValueError(msg)
+            payload["stream"] = True
+            if kwargs.get("stream_usage", self.stream_usage):
+                payload.setdefault("stream_options", {"include_usage": True})
+        if self.extra_body:
+            payload.update(self.extra_body)
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def _checked_client(self) -> httpx.Client:
+        return self.http_client or sync_client(self._client_config)
+
+    def _checked_async_client(self) -> httpx.AsyncClient:
+        return self.http_async_client or async_client(self._client_config)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        body = self._request_body(messages, stop, kwargs, stream=False)
+        return map_completion(post_json(self._checked_client(), self._endpoint, body))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        body = self._request_body(messages, stop, kwargs, stream=False)
+        return map_completion(await apost_json(self._checked_async_client(), self._endpoint, body))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        body = self._request_body(messages, stop, kwargs, stream=True)
+        parser = StreamParser(secret=self._endpoint.secret)
+        with open_stream(self._checked_client(), self._endpoint, body) as pieces:
+            for piece in pieces:
+                for chunk in parser.feed(piece):
+                    if run_manager:
+                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+                if parser.done:
+                    return
+        for chunk in parser.end():  # an unterminated last event, or a cut-short stream
+            if run_manager:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        body = self._request_body(messages, stop, kwargs, stream=True)
+        parser = StreamParser(secret=self._endpoint.secret)
+        async with aopen_stream(self._checked_async_client(), self._endpoint, body) as pieces:
+            async for piece in pieces:
+                for chunk in parser.feed(piece):
+                    if run_manager:
+                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+                if parser.done:
+                    return
+        for chunk in parser.end():
+            if run_manager:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk

@@ -1,0 +1,251 @@
+"""A scripted OpenAI-compatible server on 127.0.0.1 for exact wire shapes and faults.
+
+Each test queues replies (``reply_json``, ``reply_stream``, ``reply_raw``); every
+request pops the next one, and is recorded (path, headers, JSON body) for assertions.
+A request with no reply queued gets a 500 naming the problem, so a test that sends
+more requests than it scripted fails loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    # Streamed replies: pieces written one by one with chunked encoding.
+    pieces: list[bytes] | None = None
+    cut_after: int | None = None  # drop the connection after this many pieces
+    hold: threading.Event | None = None  # wait for this before answering
+
+
+def sse(*events: Any, done: bool = True) -> list[bytes]:
+    """SSE pieces for ``events`` (dicts become JSON, str/bytes are sent as data)."""
+    pieces = []
+    for event in events:
+        data = event if isinstance(event, bytes | str) else json.dumps(event)
+        data = data.encode() if isinstance(data, str) else data
+        pieces.append(b"data: " + data + b"\n\n")
+    if done:
+        pieces.append(b"data: [DONE]\n\n")
+    return pieces
+
+
+class ScriptedServer:
+    def __init__(self) -> None:
+        self.replies: deque[Reply] = deque()
+        self.requests: list[Recorded] = []
+        self.default: Callable[[Recorded], Reply] | None = None
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    # -- scripting -----------------------------------------------------------------
+    def reply_json(
+        self, body: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
+        self.replies.append(
+            Reply(
+                status,
+                {"Content-Type": "application/json", **(headers or {})},
+                json.dumps(body).encode(),
+            )
+        )
+
+    def reply_raw(
+        self,
+        body: bytes,
+        status: int = 200,
+        content_type: str = "text/plain",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.replies.append(Reply(status, {"Content-Type": content_type, **(headers or {})}, body))
+
+    def reply_stream(self, pieces: Iterable[bytes], cut_after: int | None = None) -> None:
+        self.replies.append(
+            Reply(
+                200, {"Content-Type": "text/event-stream"}, pieces=list(pieces), cut_after=cut_after
+            )
+        )
+
+    def _next_reply(self, request: Recorded) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            if self.replies:
+                return self.replies.popleft()
+        if self.default is not None:
+            return self.default(request)
+        body = {"error": {"message": "scripted server: no reply queued", "code": 500}}
+        return Reply(500, {"Content-Type": "application/json"}, json.dumps(body).encode())
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._answer(b"")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                self._answer(self.rfile.read(length))
+
+            def _answer(self, body: bytes) -> None:
+                request = Recorded(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
+                reply = server._next_reply(request)
+                if reply.hold is not None:
+                    reply.hold.wait(30)
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                if reply.pieces is None:
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                    return
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for number, piece in enumerate(reply.pieces):
+                    if reply.cut_after is not None and number >= reply.cut_after:
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        return
+                    self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+
+        return Handler
+
+
+def completion(
+    content: str | None = "Hello!",
+    *,
+    model: str = "meta-llama/Llama-3.3-70B-Instruct",
+    finish_reason: str = "stop",
+    usage: dict[str, Any] | None = None,
+    **message: Any,
+) -> dict[str, Any]:
+    """A ``chat.completion`` body shaped like Nebula's documented example."""
+    return {
+        "id": "chatcmpl-7ba48f119a564f4ea02b6a41386a3e40",
+        "created": 1740689977,
+        "model": model,
+        "object": "chat.completion",
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "finish_reason": finish_reason,
+                "index": 0,
+                "message": {
+                    "content": content,
+                    "role": "assistant",
+                    "tool_calls": None,
+                    "function_call": None,
+                    **message,
+                },
+            }
+        ],
+        "usage": usage
+        or {
+            "completion_tokens": 91,
+            "prompt_tokens": 3604,
+            "total_tokens": 3695,
+            "completion_tokens_details": None,
+            "prompt_tokens_details": None,
+        },
+        "service_tier": None,
+        "prompt_logprobs": None,
+    }
+
+
+def chunk(
+    delta: dict[str, Any] | None = None,
+    *,
+    finish_reason: str | None = None,
+    model: str = "meta-llama/Llama-3.3-70B-Instruct",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``chat.completion.chunk`` as vLLM sends it (unset keys omitted)."""
+    choice: dict[str, Any] = {"index": 0, "delta": delta or {}}
+    if finish_reason is not None:
+        choice["finish_reason"] = finish_reason
+    return {
+        "id": "chatcmpl-3812731562554b23a32dd80fbb7d0d09",
+        "created": 1740692435,
+        "model": model,
+        "object": "chat.completion.chunk",
+        "choices": [choice],
+        **extra,
+    }
+
+
+def usage_chunk(prompt: int = 10, completion: int = 3, **details: Any) -> dict[str, Any]:
+    """The final usage chunk sent when ``stream_options.include_usage`` is set."""
+    return {
+        "id": "chatcmpl-3812731562554b23a32dd80fbb7d0d09",
+        "created": 1740692435,
+        "model": "meta-llama/Llama-3.3-70B-Instruct",
+        "object": "chat.completion.chunk",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            **details,
+        },
+    }
+
+
+def text_stream(*texts: str, finish_reason: str = "stop", usage: bool = True) -> list[bytes]:
+    """A complete vLLM stream: role chunk, one chunk per text, finish, usage, [DONE]."""
+    events: list[Any] = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": text}) for text in texts]
+    events.append(chunk({}, finish_reason=finish_reason))
+    if usage:
+        events.append(usage_chunk())
+    return sse(*events)
