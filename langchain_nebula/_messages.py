@@ -59,7 +59,57 @@ def map_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     Raises:
         ValueError: If a message type or content block cannot be sent to Nebula.
     """
-    return [_map_message(message, position) for position, message in enumerate(messages)]
+    wire: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []  # image parts from tool results, awaiting a user turn
+    for position, message in enumerate(messages):
+        if isinstance(message, ToolMessage):
+            wire.append(_map_tool_message(message, f"message {position} (ToolMessage)", held))
+            continue
+        if held:
+            wire.append(_tool_images_turn(held))
+            held = []
+        wire.append(_map_message(message, position))
+    if held:
+        wire.append(_tool_images_turn(held))
+    return wire
+
+
+def _map_tool_message(
+    message: ToolMessage, where: str, held: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Maps a tool result; its images go to ``held`` for a following user message.
+
+    Chat Completions tool messages carry text only. Images a tool returns (a
+    screenshot, a chart) are moved to a user message placed after the run of tool
+    results, so the model still sees them and the tool-call ordering stays valid.
+    """
+    content = message.content
+    if isinstance(content, str):
+        text = content
+    else:
+        texts: list[dict[str, Any] | str] = []
+        images = 0
+        for index, block in enumerate(content):
+            kind = block.get("type") if isinstance(block, dict) else "text"
+            if kind in ("image", "image_url"):
+                if images == 0:
+                    held.append(_tool_image_caption(message.tool_call_id))
+                held.append(_map_part(block, f"{where}, block {index}"))
+                images += 1
+            else:
+                texts.append(block)
+        text = _text_only(texts, where)
+        if images and not text:
+            text = f"[{images} image(s) returned; attached in the next user message]"
+    return {"role": "tool", "tool_call_id": message.tool_call_id, "content": text}
+
+
+def _tool_image_caption(tool_call_id: str) -> dict[str, Any]:
+    return {"type": "text", "text": f"Image(s) returned by tool call {tool_call_id}:"}
+
+
+def _tool_images_turn(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"role": "user", "content": list(parts)}
 
 
 def _map_message(message: BaseMessage, position: int) -> dict[str, Any]:
@@ -70,12 +120,6 @@ def _map_message(message: BaseMessage, position: int) -> dict[str, Any]:
         wire = _map_ai_message(message, where)
     elif isinstance(message, SystemMessage):
         wire = {"role": "system", "content": _map_user_content(message.content, where)}
-    elif isinstance(message, ToolMessage):
-        wire = {
-            "role": "tool",
-            "tool_call_id": message.tool_call_id,
-            "content": _text_only(message.content, where),
-        }
     elif isinstance(message, ChatMessage):
         role = _ROLE_OF_CHAT_ROLE.get(message.role, message.role)
         wire = {"role": role, "content": _map_user_content(message.content, where)}
@@ -88,8 +132,8 @@ def _map_message(message: BaseMessage, position: int) -> dict[str, Any]:
     else:
         msg = f"{where}: message type {message.type!r} cannot be sent to Nebula"
         raise ValueError(msg)
-    # The tool and function roles have no free-form name on the wire.
-    if message.name and wire["role"] not in ("tool", "function"):
+    # The function role carries its name already.
+    if message.name and wire["role"] != "function":
         wire["name"] = message.name
     return wire
 

@@ -8,21 +8,38 @@ them into ``BaseChatModel``.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, Final, Self
+from collections.abc import AsyncIterator, Iterator, Sequence
+from operator import itemgetter
+from typing import Any, Final, Literal, Self, cast
 
 import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LangSmithParams
-from langchain_core.messages import BaseMessage
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+from langchain_core.output_parsers.base import OutputParserLike
+from langchain_core.output_parsers.openai_tools import (
+    JsonOutputKeyToolsParser,
+    PydanticToolsParser,
+)
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.utils import from_env, secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from langchain_nebula._exceptions import NebulaAuthenticationError
 from langchain_nebula._messages import map_messages
 from langchain_nebula._responses import map_completion
 from langchain_nebula._streaming import StreamParser
+from langchain_nebula._tools import (
+    ToolChoice,
+    ToolLike,
+    format_tools,
+    json_schema_format,
+    normalise_tool_choice,
+    schema_name,
+)
 from langchain_nebula._transport import (
     DEFAULT_TIMEOUT,
     ClientConfig,
@@ -273,6 +290,143 @@ class ChatNebula(BaseChatModel):
                 [stop_sequences] if isinstance(stop_sequences, str) else stop_sequences
             )
         return params
+
+    def bind_tools(
+        self,
+        tools: Sequence[ToolLike],
+        *,
+        tool_choice: ToolChoice = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Binds tools the model may call.
+
+        Args:
+            tools: Pydantic models, TypedDicts, functions, ``BaseTool``s, JSON-schema
+                dicts or OpenAI tool dicts.
+            tool_choice: ``"auto"``, ``"none"``, ``"required"``, ``"any"`` (same as
+                ``"required"``), a tool name, a full OpenAI ``tool_choice`` dict, or
+                ``True`` for the single bound tool. With one tool, ``"any"`` and
+                ``"required"`` are sent as a named choice, which every vLLM accepts.
+            strict: Ask the server to follow each tool's schema exactly.
+            parallel_tool_calls: Allow several calls in one turn; sent only when set.
+            **kwargs: Other request fields to bind.
+
+        Returns:
+            A runnable that returns an ``AIMessage`` whose ``tool_calls`` are parsed.
+
+        Raises:
+            ValueError: If ``tool_choice`` names no bound tool or has an unknown form.
+
+        Example:
+            .. code-block:: python
+
+                def add(a: int, b: int) -> int:
+                    '''Add two integers.'''
+                    return a + b
+
+                model.bind_tools([add], tool_choice="add").invoke("What is 2 + 3?")
+        """
+        formatted = format_tools(tools, strict=strict)
+        names = [tool["function"]["name"] for tool in formatted]
+        choice = normalise_tool_choice(tool_choice, names)
+        if choice is not None:
+            kwargs["tool_choice"] = choice
+        if parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
+        """Returns a runnable whose output follows ``schema``.
+
+        Args:
+            schema: A Pydantic class (output is an instance), or a TypedDict class or
+                JSON schema dict (output is a dict).
+            include_raw: Return ``{"raw", "parsed", "parsing_error"}`` instead of
+                raising when the reply does not parse.
+            method: ``"json_schema"`` (``response_format`` with the schema; default),
+                ``"function_calling"`` (a forced call to a tool shaped like the
+                schema) or ``"json_mode"`` (``response_format: json_object``; the
+                prompt must describe the schema).
+            strict: Ask the server to follow the schema exactly; sent only when set.
+            **kwargs: Other request fields to bind.
+
+        Returns:
+            A runnable producing the parsed object (or the ``include_raw`` dict).
+            Streaming yields progressively more complete objects for dict schemas.
+
+        Raises:
+            ValueError: If ``method`` is not one of the three above.
+
+        Example:
+            .. code-block:: python
+
+                from pydantic import BaseModel
+
+
+                class City(BaseModel):
+                    name: str
+                    country: str
+
+
+                model.with_structured_output(City).invoke("Where is the Louvre?")
+        """
+        model_class = (
+            cast("type[BaseModel]", schema)
+            if isinstance(schema, type) and is_basemodel_subclass(schema)
+            else None
+        )
+        trace = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
+        parser: OutputParserLike[Any]
+        if method == "function_calling":
+            name = schema_name(schema)
+            llm = self.bind_tools(
+                [schema],
+                tool_choice=name,
+                strict=strict,
+                ls_structured_output_format=trace,
+                **kwargs,
+            )
+            parser = (
+                PydanticToolsParser(tools=[model_class], first_tool_only=True)
+                if model_class
+                else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+            )
+        elif method in ("json_schema", "json_mode"):
+            response_format = (
+                json_schema_format(schema, strict=strict)
+                if method == "json_schema"
+                else {"type": "json_object"}
+            )
+            llm = self.bind(
+                response_format=response_format, ls_structured_output_format=trace, **kwargs
+            )
+            parser = (
+                PydanticOutputParser(pydantic_object=model_class)
+                if model_class
+                else JsonOutputParser()
+            )
+        else:
+            msg = f"method must be 'json_schema', 'function_calling' or 'json_mode', not {method!r}"
+            raise ValueError(msg)
+        if not include_raw:
+            return llm | parser
+        parse = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        )
+        keep_raw = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | parse.with_fallbacks(
+            [keep_raw], exception_key="parsing_error"
+        )
 
     def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None], /) -> dict[str, Any]:
         combined: dict[str, Any] = {"model_name": self.model}

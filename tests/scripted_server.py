@@ -133,6 +133,13 @@ class ScriptedServer:
                 self._answer(self.rfile.read(length))
 
             def _answer(self, body: bytes) -> None:
+                try:
+                    self._write_reply(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client hung up early (an abandoned stream): expected.
+                    self.close_connection = True
+
+            def _write_reply(self, body: bytes) -> None:
                 request = Recorded(
                     self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
                 )
@@ -168,11 +175,12 @@ def completion(
     model: str = "meta-llama/Llama-3.3-70B-Instruct",
     finish_reason: str = "stop",
     usage: dict[str, Any] | None = None,
+    id: str = "chatcmpl-7ba48f119a564f4ea02b6a41386a3e40",
     **message: Any,
 ) -> dict[str, Any]:
     """A ``chat.completion`` body shaped like Nebula's documented example."""
     return {
-        "id": "chatcmpl-7ba48f119a564f4ea02b6a41386a3e40",
+        "id": id,
         "created": 1740689977,
         "model": model,
         "object": "chat.completion",
@@ -249,3 +257,26 @@ def text_stream(*texts: str, finish_reason: str = "stop", usage: bool = True) ->
     if usage:
         events.append(usage_chunk())
     return sse(*events)
+
+
+def tool_delta(
+    arguments: str | None = None,
+    *,
+    index: int | None = 0,
+    id: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """A stream chunk carrying one tool-call delta, with only the keys given."""
+    call: dict[str, Any] = {}
+    if index is not None:
+        call["index"] = index
+    if id is not None:
+        call["id"] = id
+        call["type"] = "function"
+    function: dict[str, Any] = {}
+    if name is not None:
+        function["name"] = name
+    if arguments is not None:
+        function["arguments"] = arguments
+    call["function"] = function
+    return chunk({"tool_calls": [call]})

@@ -189,14 +189,17 @@ def test_unsupported_or_bad_blocks_raise_before_any_request(
     assert server.requests == []
 
 
-def test_non_text_in_a_tool_message_raises_naming_the_block(
+def test_non_text_non_image_in_a_tool_message_raises_naming_the_block(
     server: ScriptedServer, make_model: Make
 ) -> None:
     history = [
         HumanMessage("Hi"),
-        AIMessage("", tool_calls=[{"name": "shot", "args": {}, "id": "c1"}]),
-        ToolMessage(content=[{"type": "image", "url": URL}], tool_call_id="c1"),
+        AIMessage("", tool_calls=[{"name": "read", "args": {}, "id": "c1"}]),
+        ToolMessage(
+            content=[{"type": "file", "base64": "JVBERi0=", "mime_type": "application/pdf"}],
+            tool_call_id="c1",
+        ),
     ]
-    with pytest.raises(ValueError, match=r"message 2 .*'image'"):
+    with pytest.raises(ValueError, match=r"message 2 .*'file'"):
         make_model().invoke(history)
     assert server.requests == []

@@ -36,6 +36,22 @@ class TestChatNebulaStandard(ChatModelUnitTests):
         return True
 
     @property
+    def supports_image_tool_message(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
     def returns_usage_metadata(self) -> bool:
         return True
 

@@ -16,7 +16,15 @@ from langchain_nebula import (
     NebulaRateLimitError,
     NebulaStreamError,
 )
-from tests.scripted_server import ScriptedServer, chunk, completion, sse, text_stream, usage_chunk
+from tests.scripted_server import (
+    ScriptedServer,
+    chunk,
+    completion,
+    sse,
+    text_stream,
+    tool_delta,
+    usage_chunk,
+)
 
 Make = Callable[..., ChatNebula]
 
@@ -197,33 +205,11 @@ def test_streamed_tool_calls_assemble_by_index(server: ScriptedServer, make_mode
     server.reply_stream(
         sse(
             chunk({"role": "assistant", "content": ""}),
-            chunk(
-                {
-                    "tool_calls": [
-                        {
-                            "index": 0,
-                            "id": "chatcmpl-tool-1",
-                            "type": "function",
-                            "function": {"name": "add"},
-                        }
-                    ]
-                }
-            ),
-            chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": 1,'}}]}),
-            chunk(
-                {
-                    "tool_calls": [
-                        {
-                            "index": 1,
-                            "id": "chatcmpl-tool-2",
-                            "type": "function",
-                            "function": {"name": "mul"},
-                        }
-                    ]
-                }
-            ),
-            chunk({"tool_calls": [{"index": 0, "function": {"arguments": ' "b": 2}'}}]}),
-            chunk({"tool_calls": [{"index": 1, "function": {"arguments": '{"a": 3, "b": 4}'}}]}),
+            tool_delta(id="chatcmpl-tool-1", name="add"),
+            tool_delta('{"a": 1,'),
+            tool_delta(index=1, id="chatcmpl-tool-2", name="mul"),
+            tool_delta(' "b": 2}'),
+            tool_delta('{"a": 3, "b": 4}', index=1),
             chunk({}, finish_reason="tool_calls"),
         )
     )
@@ -237,22 +223,14 @@ def test_streamed_tool_calls_assemble_by_index(server: ScriptedServer, make_mode
 def test_vllm_named_choice_stream_gives_one_call_with_a_stable_id(
     server: ScriptedServer, make_model: Make
 ) -> None:
+    # Older vLLM with a named tool_choice repeats the name in every chunk and sends no id.
     pieces = ['{"city": ', '"Montreal"', "}"]
-    server.reply_stream(
-        sse(
-            *[
-                chunk(
-                    {"tool_calls": [{"index": 0, "function": {"name": "weather", "arguments": p}}]}
-                )
-                for p in pieces
-            ]
-        )
-    )
+    server.reply_stream(sse(*[tool_delta(p, name="weather") for p in pieces]))
     merged = reduce(add, collect(make_model()))
     assert len(merged.tool_calls) == 1
     call = merged.tool_calls[0]
     assert (call["name"], call["args"]) == ("weather", {"city": "Montreal"})
-    assert call["id"]
+    assert call["id"] == "call_chatcmpl-3812731562554b23a32dd80fbb7d0d09_0"
 
 
 def test_n_greater_than_one_cannot_stream_and_sends_nothing(
