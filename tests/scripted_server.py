@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -280,3 +281,98 @@ def tool_delta(
         function["arguments"] = arguments
     call["function"] = function
     return chunk({"tool_calls": [call]})
+
+
+def example_for(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
+    """A minimal value that validates against a JSON schema (enough for examples)."""
+    defs = defs if defs is not None else schema.get("$defs", {})
+    if "$ref" in schema:
+        return example_for(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            return example_for(schema[key][0], defs)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = kind[0]
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {name: example_for(sub, defs) for name, sub in properties.items()}
+    return {"string": "example", "integer": 1, "number": 1.5, "boolean": True, "array": []}.get(
+        kind
+    )
+
+
+def generic_reply(request: Recorded) -> Reply:
+    """Answers any chat request plausibly: tool calls, JSON per schema, or an echo.
+
+    Used where a test runs user-facing code (docs, examples) and needs a server that
+    behaves like a model without being scripted line by line.
+    """
+    body = request.json
+    message = _generic_message(body)
+    if not body.get("stream"):
+        reply = completion(
+            message.get("content"),
+            model=body["model"],
+            id=_fresh_id(),
+            **{k: v for k, v in message.items() if k != "content"},
+        )
+        if message.get("tool_calls"):
+            reply["choices"][0]["finish_reason"] = "tool_calls"
+        return Reply(200, {"Content-Type": "application/json"}, json.dumps(reply).encode())
+    events: list[Any] = [chunk({"role": "assistant", "content": ""}, model=body["model"])]
+    for index, call in enumerate(message.get("tool_calls") or []):
+        head = {"index": index, "id": call["id"], "type": "function"}
+        events.append(
+            chunk({"tool_calls": [{**head, "function": {"name": call["function"]["name"]}}]})
+        )
+        arguments = call["function"]["arguments"]
+        events.append(
+            chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
+        )
+    text = message.get("content") or ""
+    words = text.split(" ")
+    events += [chunk({"content": w if i == 0 else " " + w}) for i, w in enumerate(words) if text]
+    finish = "tool_calls" if message.get("tool_calls") else "stop"
+    events.append(chunk({}, finish_reason=finish, model=body["model"]))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        events.append(usage_chunk(12, max(len(words), 1)))
+    return Reply(200, {"Content-Type": "text/event-stream"}, pieces=sse(*events))
+
+
+def _fresh_id() -> str:
+    # Real servers never reuse a response id, and LangGraph merges messages that share one.
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def _generic_message(body: dict[str, Any]) -> dict[str, Any]:
+    tools = {t["function"]["name"]: t["function"] for t in body.get("tools") or []}
+    choice = body.get("tool_choice")
+    last = body["messages"][-1]
+    wants_call = tools and last["role"] != "tool" and choice != "none"
+    if wants_call:
+        if isinstance(choice, dict):
+            name = choice["function"]["name"]
+        else:
+            text = json.dumps(last.get("content"))
+            name = next((n for n in tools if n.lower() in text.lower()), next(iter(tools)))
+        arguments = json.dumps(example_for(tools[name].get("parameters") or {}))
+        calls = [
+            {
+                "id": f"call-{len(body['messages'])}",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+        ]
+        return {"content": None, "tool_calls": calls}
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return {"content": json.dumps(example_for(response_format["json_schema"]["schema"]))}
+    if response_format.get("type") == "json_object":
+        return {"content": "{}"}
+    content = last.get("content")
+    if isinstance(content, list):
+        content = " ".join(p.get("text", "[image]") for p in content if isinstance(p, dict))
+    return {"content": f"You said: {content}"}
