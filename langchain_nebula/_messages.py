@@ -47,11 +47,15 @@ _UNSUPPORTED_MEDIA = frozenset(
 _ROLE_OF_CHAT_ROLE = {"human": "user", "ai": "assistant"}
 
 
-def map_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+def map_messages(
+    messages: Sequence[BaseMessage], *, reasoning_in_history: bool = False
+) -> list[dict[str, Any]]:
     """Maps a LangChain conversation to the ``messages`` field of a request.
 
     Args:
         messages: The conversation, oldest first.
+        reasoning_in_history: Send earlier AI messages' reasoning as
+            ``reasoning_content`` (otherwise it is left out).
 
     Returns:
         The wire messages, one per input message.
@@ -68,7 +72,12 @@ def map_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
         if held:
             wire.append(_tool_images_turn(held))
             held = []
-        wire.append(_map_message(message, position))
+        entry = _map_message(message, position)
+        if reasoning_in_history and isinstance(message, AIMessage):
+            reasoning = _ai_reasoning(message)
+            if reasoning:
+                entry["reasoning_content"] = reasoning
+        wire.append(entry)
     if held:
         wire.append(_tool_images_turn(held))
     return wire
@@ -160,6 +169,19 @@ def _map_ai_message(message: AIMessage, where: str) -> dict[str, Any]:
     if calls:
         wire["tool_calls"] = calls
     return wire
+
+
+def _ai_reasoning(message: AIMessage) -> str:
+    stored = message.additional_kwargs.get("reasoning_content")
+    if isinstance(stored, str) and stored:
+        return stored
+    if isinstance(message.content, str):
+        return ""
+    return "".join(
+        str(block.get("reasoning", ""))
+        for block in message.content
+        if isinstance(block, dict) and block.get("type") == "reasoning"
+    )
 
 
 def _ai_text(content: str | list[str | dict[str, Any]], where: str) -> str:

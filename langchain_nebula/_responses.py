@@ -15,6 +15,8 @@ from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, Us
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from langchain_nebula._exceptions import NebulaServerError
+from langchain_nebula._profiles import ReasoningForm
+from langchain_nebula._reasoning import reasoning_field, split_think_tags
 
 __all__ = ["PROVIDER", "map_completion", "map_tool_calls", "map_usage", "parse_json_body"]
 
@@ -130,8 +132,14 @@ def response_metadata(body: Mapping[str, Any], finish_reason: Any) -> dict[str, 
     return metadata
 
 
-def map_completion(body: Mapping[str, Any]) -> ChatResult:
+def map_completion(body: Mapping[str, Any], reasoning: ReasoningForm = "field") -> ChatResult:
     """Maps a ``chat.completion`` object to a ``ChatResult``, one generation per choice.
+
+    Args:
+        body: The parsed response.
+        reasoning: Where to look for reasoning: ``"field"`` reads ``reasoning_content``
+            or ``reasoning``; ``"think_tags"`` also splits ``<think>`` tags out of the
+            content when no field carried it; ``"none"`` leaves everything as sent.
 
     Raises:
         NebulaServerError: If the body has no choices.
@@ -142,7 +150,7 @@ def map_completion(body: Mapping[str, Any]) -> ChatResult:
         raise NebulaServerError(msg, body=dict(body))
     raw_usage = body.get("usage")
     usage = map_usage(raw_usage) if isinstance(raw_usage, Mapping) else None
-    generations = [_map_choice(body, choice, usage) for choice in choices]
+    generations = [_map_choice(body, choice, usage, reasoning) for choice in choices]
     # LangChain copies llm_output into response_metadata for single generations; keep
     # it to the conventional keys so invoke and stream metadata stay alike.
     llm_output = {"model_name": body.get("model")}
@@ -152,9 +160,16 @@ def map_completion(body: Mapping[str, Any]) -> ChatResult:
 
 
 def _map_choice(
-    body: Mapping[str, Any], choice: Mapping[str, Any], usage: UsageMetadata | None
+    body: Mapping[str, Any],
+    choice: Mapping[str, Any],
+    usage: UsageMetadata | None,
+    form: ReasoningForm,
 ) -> ChatGeneration:
     message = choice.get("message") or {}
+    content = message.get("content") or ""
+    reasoning = reasoning_field(message) if form != "none" else None
+    if reasoning is None and form == "think_tags" and content:
+        reasoning, content = split_think_tags(content)
     metadata = response_metadata(body, choice.get("finish_reason"))
     generation_info: dict[str, Any] = {"finish_reason": choice.get("finish_reason")}
     if (logprobs := choice.get("logprobs")) is not None:
@@ -162,7 +177,8 @@ def _map_choice(
         generation_info["logprobs"] = logprobs
     tool_calls, invalid_tool_calls = map_tool_calls(message.get("tool_calls"))
     ai_message = AIMessage(
-        content=message.get("content") or "",
+        content=content,
+        additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
         id=body.get("id"),
         tool_calls=tool_calls,
         invalid_tool_calls=invalid_tool_calls,

@@ -17,6 +17,8 @@ from langchain_core.messages.tool import ToolCallChunk
 from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_nebula._exceptions import NebulaStreamError, error_from_event
+from langchain_nebula._profiles import ReasoningForm
+from langchain_nebula._reasoning import ThinkTagSplitter, reasoning_field
 from langchain_nebula._responses import PROVIDER, map_usage, response_metadata
 
 __all__ = ["SSEDecoder", "StreamParser"]
@@ -85,24 +87,30 @@ class StreamParser:
     Text deltas become chunks as they arrive. The chunk carrying ``finish_reason`` also
     carries the same response metadata an invoke reports. ``[DONE]`` produces one last
     chunk with the usage (reported once, whichever chunk carried it) and
-    ``chunk_position="last"``. An error event, an unparseable event, or a body that
-    ends before ``[DONE]`` raises ``NebulaStreamError`` (or the typed error the event
-    names).
+    ``chunk_position="last"``. Reasoning (see ``map_completion``) goes to
+    ``additional_kwargs["reasoning_content"]`` as it arrives. An error event, an
+    unparseable event, or a body that ends before ``[DONE]`` raises
+    ``NebulaStreamError`` (or the typed error the event names).
     """
 
     __slots__ = (
         "_decoder",
         "_id",
         "_named_calls",
+        "_reads_fields",
         "_secret",
+        "_splitter",
         "_usage",
         "_usage_is_final",
         "done",
         "yielded",
     )
 
-    def __init__(self, *, secret: str | None = None) -> None:
+    def __init__(self, *, secret: str | None = None, reasoning: ReasoningForm = "field") -> None:
         self._decoder = SSEDecoder()
+        self._reads_fields = reasoning != "none"
+        # Dropped as soon as a reasoning field shows the server separates reasoning.
+        self._splitter = ThinkTagSplitter() if reasoning == "think_tags" else None
         self._secret = secret
         self._id: str | None = None
         self._usage: Mapping[str, Any] | None = None
@@ -176,16 +184,25 @@ class StreamParser:
     ) -> ChatGenerationChunk | None:
         delta = choice.get("delta") or {}
         content = delta.get("content") or ""
+        reasoning = ""
+        if self._reads_fields:
+            field = reasoning_field(delta)
+            if field is not None:
+                reasoning = field
+                self._splitter = None
+            if content and self._splitter is not None:
+                reasoning, content = self._splitter.feed(content)
         finish_reason = choice.get("finish_reason")
         logprobs = choice.get("logprobs")
         raw_calls = delta.get("tool_calls")
-        if not (content or finish_reason or logprobs or raw_calls):
+        if not (content or reasoning or finish_reason or logprobs or raw_calls):
             return None
         metadata: dict[str, Any] = response_metadata(event, finish_reason) if finish_reason else {}
         if logprobs:
             metadata["logprobs"] = logprobs
         message = AIMessageChunk(
             content=content,
+            additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
             id=self._id,
             response_metadata=metadata,
             tool_call_chunks=self._map_tool_call_chunks(raw_calls) if raw_calls else [],
@@ -231,8 +248,10 @@ class StreamParser:
 
     def _final_chunk(self) -> ChatGenerationChunk:
         usage = map_usage(self._usage) if self._usage else None
+        reasoning, content = self._splitter.finish() if self._splitter else ("", "")
         message = AIMessageChunk(
-            content="",
+            content=content,
+            additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
             id=self._id,
             usage_metadata=usage,
             response_metadata={"model_provider": PROVIDER},

@@ -14,7 +14,12 @@ from typing import Any, Final, Literal, Self, cast
 
 import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.language_models import (
+    BaseChatModel,
+    LangSmithParams,
+    LanguageModelInput,
+    ModelProfile,
+)
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.base import OutputParserLike
@@ -30,6 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model
 
 from langchain_nebula._exceptions import NebulaAuthenticationError
 from langchain_nebula._messages import map_messages
+from langchain_nebula._profiles import ReasoningForm, profile_for, reasoning_form_for
+from langchain_nebula._reasoning import ReasoningParser
 from langchain_nebula._responses import map_completion
 from langchain_nebula._streaming import StreamParser
 from langchain_nebula._tools import (
@@ -200,6 +207,16 @@ class ChatNebula(BaseChatModel):
     """Fields merged into the request body last; overrides everything else."""
     default_headers: dict[str, str] | None = None
     """Headers sent with every request."""
+    reasoning_parser: ReasoningParser = "auto"
+    """Where reasoning models' thinking is found: ``"field"`` reads the server's
+    ``reasoning_content``/``reasoning`` fields; ``"think_tags"`` also splits
+    ``<think>…</think>`` out of the content (the opening tag may be missing);
+    ``"none"`` leaves the answer exactly as sent; ``"auto"`` (default) uses
+    ``"think_tags"`` for models known to think in tags (DeepSeek-R1 family, QwQ) and
+    ``"field"`` for every other model, so no other model's text is ever split."""
+    reasoning_in_history: bool = False
+    """Send earlier AI messages' reasoning back as ``reasoning_content`` (for servers
+    that require it); by default reasoning is not sent back."""
     http_client: httpx.Client | None = Field(default=None, exclude=True)
     """A sync httpx client to use instead of the shared pooled one."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
@@ -449,15 +466,19 @@ class ChatNebula(BaseChatModel):
         kwargs: dict[str, Any],
         *,
         stream: bool,
-    ) -> bytes:
-        """Builds the JSON body; raises ``ValueError`` on bad input before any I/O."""
+    ) -> tuple[bytes, ReasoningForm]:
+        """Builds the JSON body and picks how to read reasoning from the answer.
+
+        Raises ``ValueError`` on bad input, before any I/O.
+        """
         if self._needs_key:
             msg = (
                 "No Nebula API key: set the NEBULA_API_KEY environment variable "
                 "or pass api_key=... to ChatNebula"
             )
             raise NebulaAuthenticationError(msg)
-        payload: dict[str, Any] = {**self._default_params, "messages": map_messages(messages)}
+        wire_messages = map_messages(messages, reasoning_in_history=self.reasoning_in_history)
+        payload: dict[str, Any] = {**self._default_params, "messages": wire_messages}
         for key, value in kwargs.items():
             if value is not None and key not in _CONTROL_KWARGS:
                 payload[key] = value
@@ -472,7 +493,16 @@ class ChatNebula(BaseChatModel):
                 payload.setdefault("stream_options", {"include_usage": True})
         if self.extra_body:
             payload.update(self.extra_body)
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        return body, self._reasoning_form(str(payload["model"]))
+
+    def _reasoning_form(self, model: str) -> ReasoningForm:
+        if self.reasoning_parser == "auto":
+            return "think_tags" if reasoning_form_for(model) == "think_tags" else "field"
+        return self.reasoning_parser
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        return profile_for(self.model)
 
     def _checked_client(self) -> httpx.Client:
         return self.http_client or sync_client(self._client_config)
@@ -487,8 +517,9 @@ class ChatNebula(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body = self._request_body(messages, stop, kwargs, stream=False)
-        return map_completion(post_json(self._checked_client(), self._endpoint, body))
+        body, reasoning = self._request_body(messages, stop, kwargs, stream=False)
+        data = post_json(self._checked_client(), self._endpoint, body)
+        return map_completion(data, reasoning)
 
     async def _agenerate(
         self,
@@ -497,8 +528,9 @@ class ChatNebula(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body = self._request_body(messages, stop, kwargs, stream=False)
-        return map_completion(await apost_json(self._checked_async_client(), self._endpoint, body))
+        body, reasoning = self._request_body(messages, stop, kwargs, stream=False)
+        data = await apost_json(self._checked_async_client(), self._endpoint, body)
+        return map_completion(data, reasoning)
 
     def _stream(
         self,
@@ -507,8 +539,8 @@ class ChatNebula(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        body = self._request_body(messages, stop, kwargs, stream=True)
-        parser = StreamParser(secret=self._endpoint.secret)
+        body, reasoning = self._request_body(messages, stop, kwargs, stream=True)
+        parser = StreamParser(secret=self._endpoint.secret, reasoning=reasoning)
         with open_stream(self._checked_client(), self._endpoint, body) as pieces:
             for piece in pieces:
                 for chunk in parser.feed(piece):
@@ -529,8 +561,8 @@ class ChatNebula(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        body = self._request_body(messages, stop, kwargs, stream=True)
-        parser = StreamParser(secret=self._endpoint.secret)
+        body, reasoning = self._request_body(messages, stop, kwargs, stream=True)
+        parser = StreamParser(secret=self._endpoint.secret, reasoning=reasoning)
         async with aopen_stream(self._checked_async_client(), self._endpoint, body) as pieces:
             async for piece in pieces:
                 for chunk in parser.feed(piece):

@@ -375,4 +375,9 @@ def _generic_message(body: dict[str, Any]) -> dict[str, Any]:
     content = last.get("content")
     if isinstance(content, list):
         content = " ".join(p.get("text", "[image]") for p in content if isinstance(p, dict))
-    return {"content": f"You said: {content}"}
+    answer = f"You said: {content}"
+    if "r1" in body["model"].lower() or "qwq" in body["model"].lower():
+        # Like DeepSeek-R1 behind a server without a reasoning parser: the chat
+        # template opened <think>, so the reply starts inside it.
+        answer = f"The user wrote {content!r}; I should repeat it.\n</think>\n\n{answer}"
+    return {"content": answer}

@@ -46,7 +46,7 @@ def test_every_python_block_runs(
         output = io.StringIO()
         try:
             with contextlib.redirect_stdout(output):
-                exec(compile(block, f"{page.name}[block {number}]", "exec"), namespace)  # noqa: S102
+                exec(compile(block, f"{page.name}[block {number}]", "exec"), namespace)
         except Exception as error:
             pytest.fail(f"{page.name} block {number} raised {error!r}\n---\n{block}")
     assert server.requests, f"{page.name}'s examples sent no request"
