@@ -1,7 +1,7 @@
 """HTTP transport: pooled httpx clients, retries, and the sync/async send paths.
 
 The retry decision (``Retrying``) and the error mapping (``_exceptions``) are pure and
-shared; ``post_json``/``apost_json`` and ``open_stream``/``aopen_stream`` differ only in
+shared; ``send_json``/``asend_json`` and ``open_stream``/``aopen_stream`` differ only in
 the lines that perform I/O.
 """
 
@@ -31,16 +31,18 @@ from langchain_nebula._exceptions import (
     error_from_transport,
 )
 from langchain_nebula._responses import parse_json_body
+from langchain_nebula._version import __version__
 
 __all__ = [
     "ClientConfig",
     "Endpoint",
     "RetryPolicy",
     "aopen_stream",
-    "apost_json",
+    "asend_json",
     "async_client",
+    "build_endpoint",
     "open_stream",
-    "post_json",
+    "send_json",
     "sync_client",
 ]
 
@@ -152,13 +154,41 @@ class Endpoint:
     headers: dict[str, str]
     retry: RetryPolicy
     secret: str | None
+    method: str = "POST"
 
     def build_request(self, client: httpx.Client | httpx.AsyncClient, body: bytes) -> httpx.Request:
         """Builds the request once; retries resend the same object."""
-        return client.build_request("POST", self.url, content=body, headers=self.headers)
+        return client.build_request(
+            self.method, self.url, content=body or None, headers=self.headers
+        )
 
     def __repr__(self) -> str:
         return f"Endpoint(url={self.url!r})"
+
+
+def build_endpoint(
+    url: str,
+    *,
+    secret: str | None,
+    max_retries: int,
+    extra_headers: Mapping[str, str] | None = None,
+    method: str = "POST",
+) -> Endpoint:
+    """An endpoint with our headers, the bearer key when there is one, and retries."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"langchain-nebula/{__version__}",
+        **(extra_headers or {}),
+    }
+    if secret:
+        headers["Authorization"] = f"Bearer {secret}"
+    return Endpoint(
+        url=url,
+        headers=headers,
+        retry=RetryPolicy(max_retries=max_retries),
+        secret=secret,
+        method=method,
+    )
 
 
 _sync_clients: dict[ClientConfig, httpx.Client] = {}
@@ -270,8 +300,8 @@ async def _aread(
         await response.aclose()
 
 
-def post_json(client: httpx.Client, endpoint: Endpoint, body: bytes) -> dict[str, Any]:
-    """POSTs ``body`` and returns the parsed JSON answer, retrying per the policy."""
+def send_json(client: httpx.Client, endpoint: Endpoint, body: bytes) -> dict[str, Any]:
+    """Sends ``body`` and returns the parsed JSON answer, retrying per the policy."""
     request = endpoint.build_request(client, body)
     retrying = endpoint.retry.begin()
     while True:
@@ -281,8 +311,8 @@ def post_json(client: httpx.Client, endpoint: Endpoint, body: bytes) -> dict[str
             time.sleep(retrying.wait_or_raise(error))
 
 
-async def apost_json(client: httpx.AsyncClient, endpoint: Endpoint, body: bytes) -> dict[str, Any]:
-    """Async ``post_json``."""
+async def asend_json(client: httpx.AsyncClient, endpoint: Endpoint, body: bytes) -> dict[str, Any]:
+    """Async ``send_json``."""
     request = endpoint.build_request(client, body)
     retrying = endpoint.retry.begin()
     while True:

@@ -51,15 +51,14 @@ from langchain_nebula._transport import (
     DEFAULT_TIMEOUT,
     ClientConfig,
     Endpoint,
-    RetryPolicy,
     aopen_stream,
-    apost_json,
+    asend_json,
     async_client,
+    build_endpoint,
     open_stream,
-    post_json,
+    send_json,
     sync_client,
 )
-from langchain_nebula._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "ChatNebula"]
 
@@ -235,19 +234,12 @@ class ChatNebula(BaseChatModel):
             msg = f"pass {sorted(clash)} as ChatNebula arguments, not in model_kwargs"
             raise ValueError(msg)
         secret = self.api_key.get_secret_value() if self.api_key else None
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": f"langchain-nebula/{__version__}",
-            **(self.default_headers or {}),
-        }
-        if secret:
-            headers["Authorization"] = f"Bearer {secret}"
         base_url = self.base_url.rstrip("/")
-        self._endpoint = Endpoint(
-            url=f"{base_url}/chat/completions",
-            headers=headers,
-            retry=RetryPolicy(max_retries=self.max_retries),
+        self._endpoint = build_endpoint(
+            f"{base_url}/chat/completions",
             secret=secret,
+            max_retries=self.max_retries,
+            extra_headers=self.default_headers,
         )
         self._needs_key = secret is None and httpx.URL(base_url).host == _NEBULA_HOST
         if self.timeout is None:
@@ -518,7 +510,7 @@ class ChatNebula(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         body, reasoning = self._request_body(messages, stop, kwargs, stream=False)
-        data = post_json(self._checked_client(), self._endpoint, body)
+        data = send_json(self._checked_client(), self._endpoint, body)
         return map_completion(data, reasoning)
 
     async def _agenerate(
@@ -529,7 +521,7 @@ class ChatNebula(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         body, reasoning = self._request_body(messages, stop, kwargs, stream=False)
-        data = await apost_json(self._checked_async_client(), self._endpoint, body)
+        data = await asend_json(self._checked_async_client(), self._endpoint, body)
         return map_completion(data, reasoning)
 
     def _stream(

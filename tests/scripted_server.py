@@ -304,12 +304,18 @@ def example_for(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> A
     )
 
 
+_CATALOG = ("meta-llama/Llama-3.3-70B-Instruct", "deepseek-ai/DeepSeek-R1", "Qwen/QwQ-32B")
+
+
 def generic_reply(request: Recorded) -> Reply:
     """Answers any chat request plausibly: tool calls, JSON per schema, or an echo.
 
     Used where a test runs user-facing code (docs, examples) and needs a server that
     behaves like a model without being scripted line by line.
     """
+    if request.method == "GET":  # a model catalog
+        listing = {"data": {"models": [{"model_name": m, "model_type": "text"} for m in _CATALOG]}}
+        return Reply(200, {"Content-Type": "application/json"}, json.dumps(listing).encode())
     body = request.json
     message = _generic_message(body)
     if not body.get("stream"):

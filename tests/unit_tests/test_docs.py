@@ -39,6 +39,7 @@ def test_every_python_block_runs(
     server.default = generic_reply
     monkeypatch.setenv("NEBULA_API_KEY", "ak_docs-test-key")
     monkeypatch.setenv("NEBULA_BASE_URL", server.base_url)
+    monkeypatch.setenv("NEBULA_CATALOG_URL", f"{server.base_url}/serverless/models")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "photo.png").write_bytes(PIXEL)
     namespace: dict[str, object] = {"__name__": "__docs__"}
