@@ -35,16 +35,24 @@ class SSEDecoder:
     ``event``/``id``/``retry`` fields are skipped.
     """
 
-    __slots__ = ("_data", "_pending", "_size")
+    __slots__ = ("_data", "_pending", "_pending_size", "_size")
 
     def __init__(self) -> None:
-        self._pending = b""
+        # Pieces of an unfinished line, joined only once the line ends, so a long line
+        # arriving in many pieces costs linear, not quadratic, time.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._data: list[bytes] = []
         self._size = 0
 
     def feed(self, piece: bytes) -> list[bytes]:
         """Returns the data of every event that ``piece`` completes."""
-        buffer = self._pending + piece if self._pending else piece
+        if b"\n" not in piece and b"\r" not in piece:
+            self._hold(piece)
+            return []
+        buffer = b"".join((*self._pending, piece)) if self._pending else piece
+        self._pending = []
+        self._pending_size = 0
         if b"\r" in buffer:
             # A trailing CR may be the first half of CRLF: wait for the next piece.
             held = buffer.endswith(b"\r")
@@ -54,10 +62,7 @@ class SSEDecoder:
             if held:
                 buffer += b"\r"
         lines = buffer.split(b"\n")
-        self._pending = lines.pop()
-        if len(self._pending) > _MAX_EVENT_BYTES:
-            msg = f"a stream line exceeded {_MAX_EVENT_BYTES} bytes without ending"
-            raise NebulaStreamError(msg)
+        self._hold(lines.pop())
         events: list[bytes] = []
         for line in lines:
             if not line:
@@ -74,11 +79,17 @@ class SSEDecoder:
                 self._data.append(value)
         return events
 
+    def _hold(self, partial_line: bytes) -> None:
+        if partial_line:
+            self._pending.append(partial_line)
+            self._pending_size += len(partial_line)
+            if self._pending_size > _MAX_EVENT_BYTES:
+                msg = f"a stream line exceeded {_MAX_EVENT_BYTES} bytes without ending"
+                raise NebulaStreamError(msg)
+
     def flush(self) -> list[bytes]:
         """Returns an event left unterminated when the body ended."""
-        events = self.feed(b"\n\n") if self._pending or self._data else []
-        self._pending = b""
-        return events
+        return self.feed(b"\n\n") if self._pending or self._data else []
 
 
 class StreamParser:

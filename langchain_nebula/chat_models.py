@@ -49,6 +49,7 @@ from langchain_nebula._tools import (
 )
 from langchain_nebula._transport import (
     DEFAULT_TIMEOUT,
+    AsyncPool,
     ClientConfig,
     Endpoint,
     aopen_stream,
@@ -496,11 +497,13 @@ class ChatNebula(BaseChatModel):
     def _resolve_model_profile(self) -> ModelProfile | None:
         return profile_for(self.model)
 
-    def _checked_client(self) -> httpx.Client:
+    def _sync_client(self) -> httpx.Client:
         return self.http_client or sync_client(self._client_config)
 
-    def _checked_async_client(self) -> httpx.AsyncClient:
-        return self.http_async_client or async_client(self._client_config)
+    def _async_pool(self) -> AsyncPool:
+        if self.http_async_client is not None:
+            return AsyncPool(self.http_async_client)
+        return async_client(self._client_config)
 
     def _generate(
         self,
@@ -510,7 +513,7 @@ class ChatNebula(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         body, reasoning = self._request_body(messages, stop, kwargs, stream=False)
-        data = send_json(self._checked_client(), self._endpoint, body)
+        data = send_json(self._sync_client(), self._endpoint, body)
         return map_completion(data, reasoning)
 
     async def _agenerate(
@@ -521,7 +524,7 @@ class ChatNebula(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         body, reasoning = self._request_body(messages, stop, kwargs, stream=False)
-        data = await asend_json(self._checked_async_client(), self._endpoint, body)
+        data = await asend_json(self._async_pool(), self._endpoint, body)
         return map_completion(data, reasoning)
 
     def _stream(
@@ -533,7 +536,7 @@ class ChatNebula(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         body, reasoning = self._request_body(messages, stop, kwargs, stream=True)
         parser = StreamParser(secret=self._endpoint.secret, reasoning=reasoning)
-        with open_stream(self._checked_client(), self._endpoint, body) as pieces:
+        with open_stream(self._sync_client(), self._endpoint, body) as pieces:
             for piece in pieces:
                 for chunk in parser.feed(piece):
                     if run_manager:
@@ -555,7 +558,7 @@ class ChatNebula(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         body, reasoning = self._request_body(messages, stop, kwargs, stream=True)
         parser = StreamParser(secret=self._endpoint.secret, reasoning=reasoning)
-        async with aopen_stream(self._checked_async_client(), self._endpoint, body) as pieces:
+        async with aopen_stream(self._async_pool(), self._endpoint, body) as pieces:
             async for piece in pieces:
                 for chunk in parser.feed(piece):
                     if run_manager:

@@ -25,6 +25,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] = ("", 0)  # the client's address: one per connection
 
     @property
     def json(self) -> Any:
@@ -39,7 +40,8 @@ class Reply:
     # Streamed replies: pieces written one by one with chunked encoding.
     pieces: list[bytes] | None = None
     cut_after: int | None = None  # drop the connection after this many pieces
-    hold: threading.Event | None = None  # wait for this before answering
+    stall_after: int | None = None  # after this many pieces, wait for `hold`
+    hold: threading.Event | None = None  # wait for this before answering (or stalling)
 
 
 def sse(*events: Any, done: bool = True) -> list[bytes]:
@@ -59,7 +61,11 @@ class ScriptedServer:
         self.replies: deque[Reply] = deque()
         self.requests: list[Recorded] = []
         self.default: Callable[[Recorded], Reply] | None = None
+        self.on_request: Callable[[Recorded], object] | None = None
+        self.open_connections = 0
+        self.most_open_connections = 0  # the peak number of client connections at once
         self._lock = threading.Lock()
+        ThreadingHTTPServer.request_queue_size = 1024  # load tests open 100s at once
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -108,6 +114,8 @@ class ScriptedServer:
         )
 
     def _next_reply(self, request: Recorded) -> Reply:
+        if self.on_request is not None:
+            self.on_request(request)
         with self._lock:
             self.requests.append(request)
             if self.replies:
@@ -122,6 +130,22 @@ class ScriptedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; with Nagle's algorithm the
+            # client's delayed ACK would stall every reply by ~40 ms.
+            disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server.open_connections += 1
+                    server.most_open_connections = max(
+                        server.most_open_connections, server.open_connections
+                    )
+
+            def finish(self) -> None:
+                with server._lock:
+                    server.open_connections -= 1
+                super().finish()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -141,11 +165,10 @@ class ScriptedServer:
                     self.close_connection = True
 
             def _write_reply(self, body: bytes) -> None:
-                request = Recorded(
-                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
-                )
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                request = Recorded(self.command, self.path, headers, body, self.client_address)
                 reply = server._next_reply(request)
-                if reply.hold is not None:
+                if reply.hold is not None and reply.stall_after is None:
                     reply.hold.wait(30)
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
@@ -158,6 +181,8 @@ class ScriptedServer:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 for number, piece in enumerate(reply.pieces):
+                    if number == reply.stall_after and reply.hold is not None:
+                        reply.hold.wait(30)
                     if reply.cut_after is not None and number >= reply.cut_after:
                         self.wfile.flush()
                         self.connection.shutdown(socket.SHUT_RDWR)
