@@ -1,7 +1,7 @@
 """HTTP transport: pooled httpx clients, retries, and the sync/async send paths.
 
 The retry decision (``Retrying``) and the error mapping (``_exceptions``) are pure and
-shared; ``send_json``/``asend_json`` and ``open_stream``/``aopen_stream`` differ only in
+shared; ``send_json``/``asend_json`` and ``stream_chunks``/``astream_chunks`` differ only in
 the lines that perform I/O.
 """
 
@@ -13,12 +13,13 @@ import logging
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_nebula._exceptions import (
     NebulaConnectionError,
@@ -30,6 +31,7 @@ from langchain_nebula._exceptions import (
     error_from_transport,
 )
 from langchain_nebula._responses import parse_json_body
+from langchain_nebula._streaming import StreamParser
 from langchain_nebula._version import __version__
 
 __all__ = [
@@ -37,12 +39,12 @@ __all__ = [
     "ClientConfig",
     "Endpoint",
     "RetryPolicy",
-    "aopen_stream",
     "asend_json",
+    "astream_chunks",
     "async_client",
     "build_endpoint",
-    "open_stream",
     "send_json",
+    "stream_chunks",
     "sync_client",
 ]
 
@@ -347,56 +349,69 @@ async def asend_json(pool: AsyncPool, endpoint: Endpoint, body: bytes) -> dict[s
             await asyncio.sleep(retrying.wait_or_raise(error))
 
 
-@contextmanager
-def open_stream(client: httpx.Client, endpoint: Endpoint, body: bytes) -> Iterator[Iterator[bytes]]:
-    """Opens a streamed POST (retrying until it is open) and yields its body pieces.
+def stream_chunks(
+    client: httpx.Client,
+    endpoint: Endpoint,
+    body: bytes,
+    new_parser: Callable[[], StreamParser],
+) -> Iterator[ChatGenerationChunk]:
+    """Streams a completion's chunks, retrying until the first chunk is produced.
 
-    Once the body has started, a failure raises: nothing already produced is repeated.
+    A failure before any chunk (refused, 5xx, a 200 whose first event is an error, as
+    LiteLLM sends when its upstream is rate limited) is retried like any request. Once
+    a chunk has been produced, a failure raises: no text is ever repeated.
     """
     request = endpoint.build_request(client, body)
     retrying = endpoint.retry.begin()
     while True:
+        parser = new_parser()
         try:
             response = _send(client, request, endpoint)
-            break
+            try:
+                for piece in response.iter_bytes():
+                    yield from parser.feed(piece)
+                    if parser.done:
+                        return
+                yield from parser.end()
+                return
+            except httpx.TransportError as exc:
+                raise error_from_transport(exc) from exc
+            finally:
+                response.close()
         except NebulaError as error:
+            if parser.yielded:
+                raise
             time.sleep(retrying.wait_or_raise(error))
-    try:
-        yield _pieces(response)
-    finally:
-        response.close()
 
 
-def _pieces(response: httpx.Response) -> Iterator[bytes]:
-    try:
-        yield from response.iter_bytes()
-    except httpx.TransportError as exc:
-        raise error_from_transport(exc) from exc
-
-
-@asynccontextmanager
-async def aopen_stream(
-    pool: AsyncPool, endpoint: Endpoint, body: bytes
-) -> AsyncIterator[AsyncIterator[bytes]]:
-    """Async ``open_stream``; the stream holds one of the pool's slots while open."""
+async def astream_chunks(
+    pool: AsyncPool,
+    endpoint: Endpoint,
+    body: bytes,
+    new_parser: Callable[[], StreamParser],
+) -> AsyncIterator[ChatGenerationChunk]:
+    """Async ``stream_chunks``; the stream holds one of the pool's slots while open."""
     request = endpoint.build_request(pool.client, body)
     retrying = endpoint.retry.begin()
     async with _slot(pool):
         while True:
+            parser = new_parser()
             try:
                 response = await _asend(pool.client, request, endpoint)
-                break
+                try:
+                    async for piece in response.aiter_bytes():
+                        for chunk in parser.feed(piece):
+                            yield chunk
+                        if parser.done:
+                            return
+                    for chunk in parser.end():
+                        yield chunk
+                    return
+                except httpx.TransportError as exc:
+                    raise error_from_transport(exc) from exc
+                finally:
+                    await response.aclose()
             except NebulaError as error:
+                if parser.yielded:
+                    raise
                 await asyncio.sleep(retrying.wait_or_raise(error))
-        try:
-            yield _apieces(response)
-        finally:
-            await response.aclose()
-
-
-async def _apieces(response: httpx.Response) -> AsyncIterator[bytes]:
-    try:
-        async for piece in response.aiter_bytes():
-            yield piece
-    except httpx.TransportError as exc:
-        raise error_from_transport(exc) from exc

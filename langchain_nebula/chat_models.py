@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator, Sequence
+from functools import partial
 from operator import itemgetter
 from typing import Any, Final, Literal, Self, cast
 
@@ -52,12 +53,12 @@ from langchain_nebula._transport import (
     AsyncPool,
     ClientConfig,
     Endpoint,
-    aopen_stream,
     asend_json,
+    astream_chunks,
     async_client,
     build_endpoint,
-    open_stream,
     send_json,
+    stream_chunks,
     sync_client,
 )
 
@@ -535,16 +536,8 @@ class ChatNebula(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         body, reasoning = self._request_body(messages, stop, kwargs, stream=True)
-        parser = StreamParser(secret=self._endpoint.secret, reasoning=reasoning)
-        with open_stream(self._sync_client(), self._endpoint, body) as pieces:
-            for piece in pieces:
-                for chunk in parser.feed(piece):
-                    if run_manager:
-                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                    yield chunk
-                if parser.done:
-                    return
-        for chunk in parser.end():  # an unterminated last event, or a cut-short stream
+        new_parser = partial(StreamParser, secret=self._endpoint.secret, reasoning=reasoning)
+        for chunk in stream_chunks(self._sync_client(), self._endpoint, body, new_parser):
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -557,16 +550,8 @@ class ChatNebula(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         body, reasoning = self._request_body(messages, stop, kwargs, stream=True)
-        parser = StreamParser(secret=self._endpoint.secret, reasoning=reasoning)
-        async with aopen_stream(self._async_pool(), self._endpoint, body) as pieces:
-            async for piece in pieces:
-                for chunk in parser.feed(piece):
-                    if run_manager:
-                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                    yield chunk
-                if parser.done:
-                    return
-        for chunk in parser.end():
+        new_parser = partial(StreamParser, secret=self._endpoint.secret, reasoning=reasoning)
+        async for chunk in astream_chunks(self._async_pool(), self._endpoint, body, new_parser):
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk

@@ -320,3 +320,49 @@ def test_any_chunking_of_a_stream_gives_the_same_chunks(cuts: list[int]) -> None
 
     bounds = sorted({0, len(body), *[c % (len(body) + 1) for c in cuts]})
     assert run([body[a:b] for a, b in itertools.pairwise(bounds)]) == run([body])
+
+
+def test_error_event_before_the_first_chunk_is_retried(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    from tests.scripted_server import sse
+
+    # LiteLLM answers 200 and then reports its upstream's 429 as the first event.
+    server.reply_stream(sse({"error": {"message": "upstream rate limited", "code": "429"}}))
+    server.reply_stream(text_stream("fine"))
+    assert "".join(c.text for c in make_model(max_retries=1).stream("Hi")) == "fine"
+    assert len(server.requests) == 2
+
+
+async def test_async_error_event_before_the_first_chunk_is_retried(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    from tests.scripted_server import sse
+
+    server.reply_stream(sse({"error": {"message": "upstream 503", "code": 503}}))
+    server.reply_stream(text_stream("fine"))
+    chunks = [c async for c in make_model(max_retries=1).astream("Hi")]
+    assert "".join(c.text for c in chunks) == "fine"
+    assert len(server.requests) == 2
+
+
+def test_error_event_after_a_chunk_raises_without_retry(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    from tests.scripted_server import chunk, sse
+
+    server.reply_stream(sse(chunk({"content": "par"}), {"error": {"message": "boom", "code": 503}}))
+    server.reply_stream(text_stream("never"))
+    with pytest.raises(NebulaServerError, match="boom"):
+        list(make_model(max_retries=3).stream("Hi"))
+    assert len(server.requests) == 1
+
+
+def test_client_error_events_are_not_retried(server: ScriptedServer, make_model: Make) -> None:
+    from langchain_nebula import NebulaBadRequestError
+    from tests.scripted_server import sse
+
+    server.reply_stream(sse({"error": {"message": "bad schema", "code": 400}}))
+    with pytest.raises(NebulaBadRequestError):
+        list(make_model(max_retries=3).stream("Hi"))
+    assert len(server.requests) == 1
