@@ -18,12 +18,12 @@ integration_tests:
 	$(RUN) pytest tests/integration_tests -m live -rs
 
 lint:
-	$(RUN) ruff check langchain_nebula tests benchmarks scripts
-	$(RUN) ruff format --check langchain_nebula tests benchmarks scripts
+	$(RUN) ruff check langchain_nebula tests benchmarks scripts examples
+	$(RUN) ruff format --check langchain_nebula tests benchmarks scripts examples
 
 format:
-	$(RUN) ruff format langchain_nebula tests benchmarks scripts
-	$(RUN) ruff check --fix langchain_nebula tests benchmarks scripts
+	$(RUN) ruff format langchain_nebula tests benchmarks scripts examples
+	$(RUN) ruff check --fix langchain_nebula tests benchmarks scripts examples
 
 type:
 	$(RUN) mypy langchain_nebula
