@@ -32,5 +32,9 @@ bench:
 	@echo "benchmarks/ is not written yet (issue: Performance); nothing was measured." >&2
 	@exit 1
 
+docs:
+	$(RUN) --group docs pdoc --docformat google --output-directory site langchain_nebula
+	@echo "API reference written to site/index.html"
+
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache site
