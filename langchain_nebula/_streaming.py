@@ -206,8 +206,12 @@ class StreamParser:
         finish_reason = choice.get("finish_reason")
         logprobs = choice.get("logprobs")
         raw_calls = delta.get("tool_calls")
-        if not (content or reasoning or finish_reason or logprobs or raw_calls):
-            return None
+        if not (finish_reason or logprobs or raw_calls or reasoning):
+            if not content:
+                return None
+            # The hot path: a plain text delta. Passing only what is set keeps
+            # pydantic's per-chunk validation to the minimum.
+            return ChatGenerationChunk(message=AIMessageChunk(content=content, id=self._id))
         metadata: dict[str, Any] = response_metadata(event, finish_reason) if finish_reason else {}
         if logprobs:
             metadata["logprobs"] = logprobs
