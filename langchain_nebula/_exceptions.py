@@ -84,6 +84,7 @@ class NebulaError(ModelError):
         self.code = code
         self.body = body
         self.retry_after: float | None = None
+        self.stale_connection = False
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -269,5 +270,9 @@ def error_from_transport(exc: httpx.TransportError) -> NebulaError:
     if isinstance(exc, httpx.TimeoutException):
         return NebulaTimeoutError(f"request timed out ({type(exc).__name__}: {detail})")
     if isinstance(exc, httpx.RemoteProtocolError):
-        return NebulaConnectionError(f"server closed the connection: {detail}")
+        error = NebulaConnectionError(f"server closed the connection: {detail}")
+        # A pooled keep-alive connection the server had already closed (llama.cpp
+        # does this after every stream): nothing was processed, so resending is safe.
+        error.stale_connection = "without sending a response" in detail
+        return error
     return NebulaConnectionError(f"could not reach the server ({type(exc).__name__}: {detail})")

@@ -78,15 +78,21 @@ class RetryPolicy:
 class Retrying:
     """The retry state of one logical request (sans-I/O: it returns waits, never sleeps)."""
 
-    __slots__ = ("_policy", "retries")
+    __slots__ = ("_policy", "_resent_stale", "retries")
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
         self.retries = 0
+        self._resent_stale = False
 
     def wait_or_raise(self, error: NebulaError) -> float:
         """Returns the seconds to wait before the next attempt, or raises ``error``."""
         policy = self._policy
+        if error.stale_connection and not self._resent_stale:
+            # Once per request, at once and not counted: the pool handed us a
+            # connection the server had closed, which says nothing about the server.
+            self._resent_stale = True
+            return 0.0
         if not isinstance(error, _RETRYABLE) or self.retries >= policy.max_retries:
             raise error
         wait = error.retry_after

