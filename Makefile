@@ -29,8 +29,7 @@ type:
 	$(RUN) mypy langchain_nebula
 
 bench:
-	@echo "benchmarks/ is not written yet (issue: Performance); nothing was measured." >&2
-	@exit 1
+	$(RUN) --group bench python benchmarks/bench.py
 
 docs:
 	$(RUN) --group docs pdoc --docformat google --output-directory site langchain_nebula

@@ -80,7 +80,9 @@ def schema_name(schema: Any) -> str:
 def json_schema_format(schema: Any, *, strict: bool | None) -> dict[str, Any]:
     """``response_format`` asking the server to constrain output to ``schema``."""
     if is_basemodel_subclass(schema):
-        json_schema = schema.model_json_schema()
+        # Pydantic 2 models; pydantic.v1 models (still accepted by LangChain) use .schema()
+        model_json_schema = getattr(schema, "model_json_schema", None) or schema.schema
+        json_schema = model_json_schema()
     else:
         json_schema = convert_to_json_schema(schema)
     spec: dict[str, Any] = {"name": schema_name(schema), "schema": json_schema}

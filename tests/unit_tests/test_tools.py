@@ -376,3 +376,19 @@ def test_structured_output_request_is_traced_with_its_schema(
     make_model().with_structured_output(Person).invoke("Who?", config={"callbacks": [Capture()]})
     assert seen[0]["ls_structured_output_format"]["kwargs"]["method"] == "json_schema"
     assert "ls_structured_output_format" not in server.requests[0].json
+
+
+def test_pydantic_v1_models_work_with_json_schema(server: ScriptedServer, make_model: Make) -> None:
+    from pydantic import v1
+
+    class Legacy(v1.BaseModel):
+        """An old-style model."""
+
+        word: str
+
+    server.reply_json(completion('{"word": "hi"}'))
+    result = make_model().with_structured_output(Legacy).invoke("?")
+    assert result == Legacy(word="hi")
+    assert server.requests[0].json["response_format"]["json_schema"]["schema"]["properties"] == {
+        "word": {"title": "Word", "type": "string"}
+    }
