@@ -8,6 +8,7 @@ context, which a deployment may cap lower.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 from langchain_core.language_models import ModelProfile
@@ -54,6 +55,7 @@ def profile_for(model: str) -> ModelProfile | None:
     return None
 
 
+@lru_cache(maxsize=256)  # asked on every call; the answer never changes
 def reasoning_form_for(model: str) -> ReasoningForm:
     """How ``model`` emits reasoning when the server leaves it in ``content``."""
     known = KNOWN_MODELS.get(model)

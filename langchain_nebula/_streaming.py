@@ -24,6 +24,7 @@ from langchain_nebula._responses import PROVIDER, map_usage, response_metadata
 __all__ = ["SSEDecoder", "StreamParser"]
 
 _DONE = b"[DONE]"
+_decode_json = json.JSONDecoder().decode
 # One event larger than this is not a chat delta; refuse it rather than buffer forever.
 _MAX_EVENT_BYTES = 32 * 1024 * 1024
 
@@ -163,11 +164,13 @@ class StreamParser:
         return chunks
 
     def _map_event(self, data: bytes) -> ChatGenerationChunk | None:
-        if data.strip() == _DONE:
+        if data[:1] != b"{" and data.strip() == _DONE:
             self.done = True
             return self._final_chunk()
         try:
-            event = json.loads(data)
+            # Decoding first skips json.loads' per-call encoding sniffing; bad UTF-8
+            # raises UnicodeDecodeError, a ValueError, like bad JSON.
+            event = _decode_json(data.decode())
         except ValueError:
             snippet = data[:200].decode("utf-8", "replace")
             msg = f"unparseable stream event: {snippet!r}"

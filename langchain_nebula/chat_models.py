@@ -81,6 +81,8 @@ _SAMPLING_FIELDS: Final = (
     "logprobs",
     "top_logprobs",
 )
+# json.dumps with options builds a new encoder per call; build ours once.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # Call-time keywords that steer this class rather than go on the wire.
 _CONTROL_KWARGS: Final = frozenset({"stream", "stream_usage"})
 
@@ -487,7 +489,7 @@ class ChatNebula(BaseChatModel):
                 payload.setdefault("stream_options", {"include_usage": True})
         if self.extra_body:
             payload.update(self.extra_body)
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        body = _encode_json(payload).encode()
         return body, self._reasoning_form(str(payload["model"]))
 
     def _reasoning_form(self, model: str) -> ReasoningForm:
