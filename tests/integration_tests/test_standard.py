@@ -64,6 +64,24 @@ class TestLocalLlamaCpp(ChatModelIntegrationTests):
     async def test_tool_calling_async(self, model: Any) -> None:
         await super().test_tool_calling_async(model)
 
+    @pytest.mark.xfail(reason=f"{SMALL_MODEL} calls the tool in most runs, not in all")
+    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
+    def test_tool_calling(self, model: Any) -> None:
+        super().test_tool_calling(model)
+
+    @pytest.mark.xfail(reason=f"{SMALL_MODEL} often describes a no-argument tool instead")
+    def test_tool_calling_with_no_arguments(self, model: Any) -> None:
+        super().test_tool_calling_with_no_arguments(model)
+
+    @pytest.mark.xfail(reason=f"{SMALL_MODEL} completes the agent loop in most runs, not in all")
+    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
+    def test_agent_loop(self, model: Any) -> None:
+        super().test_agent_loop(model)
+
+    @pytest.mark.xfail(reason=f"{SMALL_MODEL} calls a runnable-as-tool in most runs, not in all")
+    def test_bind_runnables_as_tools(self, model: Any) -> None:
+        super().test_bind_runnables_as_tools(model)
+
     @pytest.mark.xfail(
         reason="this llama.cpp build does not enforce tool_choice 'any' or a named tool "
         f"(it treats both as 'auto'), and {SMALL_MODEL} then chats instead"
