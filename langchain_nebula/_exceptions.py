@@ -67,6 +67,14 @@ class NebulaError(ModelError):
         code: The server's error ``code`` or ``type`` field, when present.
         body: The parsed error body (dict) or raw text, for debugging.
         retry_after: Seconds the server asked to wait before retrying, if it said.
+
+    Example:
+        .. code-block:: python
+
+            try:
+                model.invoke("Hello")
+            except NebulaError as error:
+                print(error.status_code, error.message, error.request_id)
     """
 
     def __init__(

@@ -51,6 +51,12 @@ class NebulaModel:
         context_length: The served context window in tokens, when listed.
         max_completion_tokens: The most tokens one answer may have, when listed.
         raw: The entry as the server sent it.
+
+    Example:
+        .. code-block:: python
+
+            entry = NebulaModel(id="vendor/new-model", context_length=65536)
+            ChatNebula(model=entry.id, profile=entry.profile())
     """
 
     id: str
@@ -134,6 +140,11 @@ def list_models(
 
     Raises:
         NebulaError: A typed error if the catalog cannot be read.
+
+    Example:
+        .. code-block:: python
+
+            chat_models = [m.id for m in list_models() if m.is_chat]
     """
     endpoint = _catalog_endpoint(url, api_key, max_retries)
     client = sync_client(ClientConfig.build(DEFAULT_TIMEOUT))

