@@ -24,14 +24,26 @@ from tests.integration_tests.conftest import LOCAL_MODEL
 SMALL_MODEL = "a 135M-parameter model"
 
 
-class TestLocalLlamaCpp(ChatModelIntegrationTests):
-    @pytest.fixture(autouse=True)
-    def _serve(self, local_base_url: str) -> None:
-        """Starts (once) the llama.cpp server the model properties point at."""
+class _NebulaTarget:
+    """What every target shares: the class under test and what it always returns."""
 
     @property
     def chat_model_class(self) -> type[ChatNebula]:
         return ChatNebula
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+
+class TestLocalLlamaCpp(_NebulaTarget, ChatModelIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _serve(self, local_base_url: str) -> None:
+        """Starts (once) the llama.cpp server the model properties point at."""
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
@@ -44,14 +56,6 @@ class TestLocalLlamaCpp(ChatModelIntegrationTests):
     @property
     def supports_model_override(self) -> bool:
         return False  # llama.cpp serves the one model it loaded, whatever is asked
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
     @property
     def supported_usage_metadata_details(self) -> dict[str, list[Any]]:
@@ -113,22 +117,10 @@ class TestLocalLlamaCpp(ChatModelIntegrationTests):
 
 @pytest.mark.live
 @pytest.mark.skipif(not os.environ.get("NEBULA_API_KEY"), reason="needs NEBULA_API_KEY")
-class TestLiveNebula(ChatModelIntegrationTests):
-    @property
-    def chat_model_class(self) -> type[ChatNebula]:
-        return ChatNebula
-
+class TestLiveNebula(_NebulaTarget, ChatModelIntegrationTests):
     @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"model": os.environ.get("NEBULA_MODEL", "meta-llama/Llama-3.3-70B-Instruct")}
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
     @property
     def model_override_value(self) -> str:
