@@ -1,24 +1,32 @@
-"""Every failure ChatNebula raises, and the one place wire failures become them.
+"""Every failure this package raises, and the one place wire failures become them.
 
 Each class inherits from the matching ``langchain_core.exceptions`` type, so code that
 catches LangChain's provider-neutral errors keeps working, and from ``NebulaError``,
 which carries what the server said::
 
     langchain_core.exceptions.ModelError
-    └── NebulaError                    .status_code .message .request_id .code .body
-        ├── NebulaAuthenticationError   401, or no API key for the Nebula host
+    └── NebulaError                    .status_code .message .raw_message .request_id
+        │                              .code .body .retry_after .retryable
+        ├── NebulaAuthenticationError   401, or no API key for Nebula's host
         ├── NebulaPermissionDeniedError 403
-        ├── NebulaNotFoundError         404 (unknown model, wrong base_url)
-        ├── NebulaBadRequestError       400, 422 and other 4xx the server rejects
+        ├── NebulaNotFoundError         404, or a proxy's "invalid model name"
+        ├── NebulaBadRequestError       400, 422, other 4xx; a 5xx that says the request
+        │   │                           itself can never succeed ("… is not supported")
         │   └── NebulaContextOverflowError  the prompt exceeds the model's context
-        ├── NebulaRateLimitError        429                              (retried)
-        ├── NebulaServerError           5xx, 408, 409, a proxy's HTML page (retried)
-        │   └── NebulaStreamError       error event, malformed event, stream cut short
-        ├── NebulaTimeoutError          connect/read/write/pool timeout  (retried)
-        └── NebulaConnectionError       refused, reset, DNS, TLS          (retried)
+        ├── NebulaRateLimitError        429                                  (retried)
+        ├── NebulaServerError           5xx, 408, 409, a proxy's HTML page   (retried)
+        │   └── NebulaResponseError     a 2xx answer that cannot be used: not JSON, wrong
+        │       │                       shape, over ``max_response_bytes``
+        │       └── NebulaStreamError   error event (retried before the first chunk),
+        │                               malformed or oversized event, cut before [DONE]
+        ├── NebulaTimeoutError          connect/read/write/pool timeout, a stalled
+        │                               stream, ``total_timeout``            (retried)
+        └── NebulaConnectionError       refused, reset, DNS, TLS              (retried)
 
-Nothing here performs I/O: the transport hands over a status, headers and body bytes
-(or an ``httpx`` exception) and gets a typed error back.
+Whether an error is retried is its ``retryable`` attribute, set here where the failure
+is classified; the transport only reads it. Nothing here performs I/O: the transport
+hands over a status, headers and body bytes (or an ``httpx`` exception) and gets a
+typed error back, with the API key masked in every piece of text it keeps.
 """
 
 from __future__ import annotations
@@ -42,6 +50,9 @@ from langchain_core.exceptions import (
     ModelTimeoutError,
 )
 
+from langchain_nebula._provider import PROVIDER_NAME
+from langchain_nebula._redaction import Redactor
+
 __all__ = [
     "NebulaAuthenticationError",
     "NebulaBadRequestError",
@@ -51,22 +62,29 @@ __all__ = [
     "NebulaNotFoundError",
     "NebulaPermissionDeniedError",
     "NebulaRateLimitError",
+    "NebulaResponseError",
     "NebulaServerError",
     "NebulaStreamError",
     "NebulaTimeoutError",
+    "error_from_event",
+    "error_from_response",
+    "error_from_transport",
 ]
 
 
 class NebulaError(ModelError):
-    """Base class of every error ChatNebula raises for a failed call.
+    """Base class of every error a Nebula model raises for a failed call.
 
     Attributes:
-        message: The server's own message when it sent one, else a description.
+        message: What went wrong: the server's own words when it sent any, without a
+            proxy's boilerplate, with the API key masked.
+        raw_message: The server's message exactly as sent (key masked), or ``None``.
         status_code: The HTTP status, or ``None`` when no response arrived.
         request_id: The server's request id header, when present.
         code: The server's error ``code`` or ``type`` field, when present.
-        body: The parsed error body (dict) or raw text, for debugging.
+        body: The parsed error body (dict) or its text, key masked, for debugging.
         retry_after: Seconds the server asked to wait before retrying, if it said.
+        retryable: Whether a retry may succeed (the transport retries only these).
 
     Example:
         .. code-block:: python
@@ -77,6 +95,8 @@ class NebulaError(ModelError):
                 print(error.status_code, error.message, error.request_id)
     """
 
+    retryable_by_default = False
+
     def __init__(
         self,
         message: str,
@@ -85,20 +105,26 @@ class NebulaError(ModelError):
         request_id: str | None = None,
         code: str | None = None,
         body: Any = None,
+        raw_message: str | None = None,
+        retryable: bool | None = None,
     ) -> None:
         self.message = message
+        self.raw_message = raw_message
         self.status_code = status_code
         self.request_id = request_id
         self.code = code
         self.body = body
         self.retry_after: float | None = None
-        self.stale_connection = False
+        self.retryable = self.retryable_by_default if retryable is None else retryable
+        # Set by the transport when the request certainly never reached the server (a
+        # reused connection closed before answering): resending is always safe.
+        self.unsent = False
         super().__init__(message)
 
     def __str__(self) -> str:
         text = self.message
         if self.status_code is not None:
-            text = f"Nebula API error {self.status_code}: {text}"
+            text = f"{PROVIDER_NAME} API error {self.status_code}: {text}"
         if self.request_id:
             text = f"{text} (request id: {self.request_id})"
         return text
@@ -125,11 +151,11 @@ class NebulaPermissionDeniedError(NebulaError, ModelPermissionDeniedError):
 
 
 class NebulaNotFoundError(NebulaError, ModelNotFoundError):
-    """The model or endpoint does not exist (HTTP 404)."""
+    """The model or endpoint does not exist (HTTP 404, or a proxy's 400 saying so)."""
 
 
 class NebulaBadRequestError(NebulaError, ModelInvalidRequestError):
-    """The server rejected the request as invalid (HTTP 400, 422, other 4xx)."""
+    """The server rejected the request as invalid; sending it again cannot help."""
 
 
 class NebulaContextOverflowError(NebulaBadRequestError, ContextOverflowError):
@@ -139,32 +165,72 @@ class NebulaContextOverflowError(NebulaBadRequestError, ContextOverflowError):
 class NebulaRateLimitError(NebulaError, ModelRateLimitError):
     """Too many requests for the account's tier (HTTP 429)."""
 
+    retryable_by_default = True
+
 
 class NebulaServerError(NebulaError, ModelAPIError):
     """The server or a proxy in front of it failed (HTTP 5xx, 408, 409)."""
 
+    retryable_by_default = True
 
-class NebulaStreamError(NebulaServerError):
-    """A stream carried an error event, an unparseable event, or ended early."""
+
+class NebulaResponseError(NebulaServerError):
+    """The server answered 2xx with something that cannot be used as an answer."""
+
+    retryable_by_default = False
+
+
+class NebulaStreamError(NebulaResponseError):
+    """A stream carried an error event, an unusable event, or ended before [DONE]."""
 
 
 class NebulaTimeoutError(NebulaError, ModelTimeoutError):
-    """No response (or no next stream chunk) within the configured timeout."""
+    """No response, or no next stream event, within the configured time."""
+
+    retryable_by_default = True
 
 
 class NebulaConnectionError(NebulaError, ModelConnectionError):
     """The server could not be reached or dropped the connection."""
 
+    retryable_by_default = True
 
+
+# -- reading what servers say ---------------------------------------------------------
+# Every pattern runs on text already cut to _MAX_MESSAGE characters, and none can
+# backtrack over it more than once: classifying a hostile body costs linear time.
+_MAX_MESSAGE = 2000
+_MAX_SNIPPET = 300
 _CONTEXT_OVERFLOW = re.compile(
     r"maximum context length|context length exceeded|context_length_exceeded"
-    r"|exceeds the (?:available )?context size|prompt is too long",
+    r"|exceeds the (?:available )?context size|prompt is too long|context window exceeded"
+    r"|ContextWindowExceededError",
     re.IGNORECASE,
 )
-_HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_TAGS = re.compile(r"<[^>]+>")
+_MODEL_NOT_FOUND = re.compile(
+    r"invalid model name|model_not_found|model not found|no such model"
+    r"|the model `[^`]{0,300}` does not exist",
+    re.IGNORECASE,
+)
+# A server error whose cause is the request itself: the same request fails every time.
+_NEVER_SUCCEEDS = re.compile(
+    r"\bis not supported\b|\bare not supported\b|\bdoes not support\b|\bnot a multimodal model\b",
+    re.IGNORECASE,
+)
+# LiteLLM wraps the backend's words: "litellm.BadRequestError: OpenAIException - <words>"
+# and appends notes on its own retries and fallbacks.
+_PROXY_PREFIX = re.compile(r"^litellm\.\w+:\s*(?:\w+Exception\s+-\s+)?")
+_PROXY_TAILS = (
+    "\n\nLiteLLM: ",
+    " LiteLLM Retried:",
+    ", LiteLLM Max Retries:",
+    " Received Model Group=",
+    "Received Model Group=",
+    " Available Model Group Fallbacks=",
+    ". Call `/v1/models` to view available models",
+)
+_TAG = re.compile(r"<[^<>]*>")
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-litellm-call-id")
-_MAX_RAW_MESSAGE = 300
 
 
 def _class_for_status(status: int) -> type[NebulaError]:
@@ -181,61 +247,98 @@ def _class_for_status(status: int) -> type[NebulaError]:
     return NebulaBadRequestError
 
 
+def _class_for_words(cls: type[NebulaError], message: str) -> type[NebulaError]:
+    """Refines the status's class by what the message says."""
+    if cls in (NebulaBadRequestError, NebulaNotFoundError, NebulaServerError):
+        if _CONTEXT_OVERFLOW.search(message):
+            return NebulaContextOverflowError
+        if cls is not NebulaServerError and _MODEL_NOT_FOUND.search(message):
+            return NebulaNotFoundError
+        if cls is NebulaServerError and _NEVER_SUCCEEDS.search(message):
+            return NebulaBadRequestError
+    return cls
+
+
 def _status_from_code(code: Any) -> int | None:
     # LiteLLM sends the status as a string ("401"), vLLM and llama.cpp as an int.
     if isinstance(code, bool):
         return None
     if isinstance(code, int):
         return code if 100 <= code <= 599 else None
-    if isinstance(code, str) and code.isdigit():
+    if isinstance(code, str) and code.isdigit() and len(code) == 3:
         return _status_from_code(int(code))
     return None
 
 
-def _describe_error_object(error: Mapping[str, Any]) -> tuple[str, str | None, Any]:
-    """Returns (message, code-or-type, raw code) from an error object of any known shape."""
+def clean_message(raw: str) -> str:
+    """The server's own words: a proxy's class prefix and boilerplate tail removed.
+
+    A backend error LiteLLM embedded as a JSON string is unwrapped to its message.
+    """
+    text = _PROXY_PREFIX.sub("", raw[:_MAX_MESSAGE], count=1)
+    for tail in _PROXY_TAILS:
+        cut = text.find(tail)
+        if cut > 0:
+            text = text[:cut]
+    text = text.strip()
+    if text.startswith("{") and text.endswith("}"):
+        try:
+            embedded = json.loads(text)
+        except (ValueError, RecursionError):
+            embedded = None
+        if isinstance(embedded, Mapping):
+            inner = embedded.get("error", embedded)
+            message = inner.get("message") if isinstance(inner, Mapping) else inner
+            if isinstance(message, str) and message.strip():
+                text = message.strip()
+    return text or raw.strip()
+
+
+def _html_snippet(text: str) -> str:
+    head = text[: _MAX_MESSAGE * 8]
+    lowered = head.lower()
+    start = lowered.find("<title")
+    if start >= 0:
+        opened = lowered.find(">", start)
+        closed = lowered.find("</title", opened)
+        if opened >= 0 and closed > opened:
+            head = head[opened + 1 : closed]
+    return " ".join(_TAG.sub(" ", head).split())[:_MAX_SNIPPET]
+
+
+def _error_object(error: Mapping[str, Any]) -> tuple[str | None, str | None, Any]:
+    """(message, code-or-type label, raw code) from an error object of any known shape."""
     message = error.get("message")
-    if not isinstance(message, str) or not message:
-        message = json.dumps(error, ensure_ascii=False)[:_MAX_RAW_MESSAGE]
+    if not isinstance(message, str) or not message.strip():
+        message = None
     raw_code = error.get("code")
     label = error.get("type")
     if raw_code is not None and _status_from_code(raw_code) is None:
         label = raw_code
-    return message, str(label) if label not in (None, "None") else None, raw_code
+    return message, str(label) if label not in (None, "None", "") else None, raw_code
 
 
-def _describe_body(body: bytes) -> tuple[str, str | None, Any, Any]:
-    """Returns (message, code, raw code, parsed body) for an error response body."""
-    text = body.decode("utf-8", "replace").strip()
-    if not text:
-        return "empty response body", None, None, None
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        title = _HTML_TITLE.search(body)
-        snippet = title.group(1).decode("utf-8", "replace") if title else _TAGS.sub(" ", text)
-        snippet = " ".join(snippet.split())[:_MAX_RAW_MESSAGE]
-        return f"non-JSON error body: {snippet}", None, None, text[:_MAX_RAW_MESSAGE]
-    if isinstance(parsed, dict):
+def _describe(parsed: Any, text: str) -> tuple[str | None, str | None, Any]:
+    """(server message, code label, raw code) from a parsed error body."""
+    if isinstance(parsed, Mapping):
         nested = parsed.get("error")
-        if isinstance(nested, dict):  # LiteLLM, llama.cpp, OpenAI
-            return (*_describe_error_object(nested), parsed)
-        if isinstance(nested, str):  # {"error": "..."} from simpler proxies
-            return nested, None, None, parsed
+        if isinstance(nested, Mapping):  # LiteLLM, llama.cpp, OpenAI
+            return _error_object(nested)
+        if isinstance(nested, str) and nested.strip():  # {"error": "..."} from simpler proxies
+            return nested, None, None
         if "message" in parsed:  # vLLM's flat ErrorResponse
-            return (*_describe_error_object(parsed), parsed)
-        if "detail" in parsed:  # FastAPI validation errors
-            detail = parsed["detail"]
-            message = detail if isinstance(detail, str) else json.dumps(detail)
-            return message[: _MAX_RAW_MESSAGE * 4], None, None, parsed
-    return text[:_MAX_RAW_MESSAGE], None, None, parsed
+            return _error_object(parsed)
+        detail = parsed.get("detail")
+        if detail:  # FastAPI
+            return detail if isinstance(detail, str) else json.dumps(detail), None, None
+    return None, None, None
 
 
-def _redact(text: str, secret: str | None) -> str:
-    # Some proxies echo the rejected key back in their message.
-    if secret and len(secret) >= 4 and secret in text:
-        return text.replace(secret, "***")
-    return text
+def _parse(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def error_from_response(
@@ -243,44 +346,87 @@ def error_from_response(
     headers: Mapping[str, str],
     body: bytes,
     *,
-    secret: str | None = None,
+    redactor: Redactor | None = None,
 ) -> NebulaError:
-    """Maps a non-2xx HTTP response to the typed error for its status and body."""
-    message, code, _, parsed = _describe_body(body)
-    message = _redact(message, secret)
-    request_id = next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
-    cls = _class_for_status(status)
-    if cls is NebulaBadRequestError and _CONTEXT_OVERFLOW.search(message):
-        cls = NebulaContextOverflowError
-    return cls(message, status_code=status, request_id=request_id, code=code, body=parsed)
+    """Maps a non-2xx HTTP response to the typed error for its status and words.
 
-
-def error_from_event(event: Mapping[str, Any], *, secret: str | None = None) -> NebulaError:
-    """Maps a ``data: {"error": ...}`` stream event to a typed error."""
-    error = event.get("error")
-    if isinstance(error, Mapping):
-        message, code, raw_code = _describe_error_object(error)
+    Args:
+        status: The HTTP status.
+        headers: The response headers (for the request id).
+        body: The response body, already capped by the transport.
+        redactor: Masks the API key in everything the error keeps.
+    """
+    redact = redactor or Redactor(None)
+    text = redact.text(body.decode("utf-8", "replace")).strip()
+    parsed = _parse(text) if text[:1] in ("{", "[") else None
+    if parsed is not None and "\\u" in text:
+        parsed = redact.value(parsed)  # a key spelled in \u escapes decodes only now
+    raw, code, _ = _describe(parsed, text)
+    if raw is not None:
+        raw = redact.text(raw)
+        message = clean_message(raw)
+    elif not text:
+        message = "empty response body"
+    elif parsed is None:
+        message = f"non-JSON error body: {_html_snippet(text)}"
     else:
-        message, code, raw_code = str(error), None, None
-    message = _redact(message, secret)
+        message = text[:_MAX_SNIPPET]
+    request_id = next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
+    cls = _class_for_words(_class_for_status(status), message)
+    return cls(
+        message,
+        status_code=status,
+        request_id=redact.text(request_id) if request_id else None,
+        code=redact.text(code) if code else None,
+        body=parsed if parsed is not None else text[:_MAX_SNIPPET],
+        raw_message=raw,
+    )
+
+
+def error_from_event(event: Mapping[str, Any], *, redactor: Redactor | None = None) -> NebulaError:
+    """Maps a ``data: {"error": ...}`` stream event to a typed error.
+
+    A 4xx code names the client's mistake (not retried); anything else is an upstream
+    failure reported in-band, retried while no chunk has been yielded.
+    """
+    redact = redactor or Redactor(None)
+    clean_event = redact.value(dict(event))
+    error = clean_event.get("error")
+    if isinstance(error, Mapping):
+        raw, code, raw_code = _error_object(error)
+    else:
+        raw, code, raw_code = (error if isinstance(error, str) else json.dumps(error)), None, None
+    raw = raw or "the stream reported an error without a message"
+    message = clean_message(raw)
     status = _status_from_code(raw_code)
-    cls: type[NebulaError] = NebulaStreamError
-    if status is not None and status < 500 and _class_for_status(status) is not NebulaServerError:
-        cls = _class_for_status(status)
-    if _CONTEXT_OVERFLOW.search(message):
-        cls = NebulaContextOverflowError
-    return cls(f"error event in stream: {message}", status_code=status, code=code, body=dict(event))
+    base = _class_for_status(status) if status is not None else NebulaServerError
+    cls = _class_for_words(base, message)
+    if cls is NebulaServerError:
+        cls = NebulaStreamError
+    retryable = cls is NebulaStreamError or cls.retryable_by_default
+    return cls(
+        f"error event in stream: {message}",
+        status_code=status,
+        code=code,
+        body=clean_event,
+        raw_message=raw,
+        retryable=retryable,
+    )
 
 
-def error_from_transport(exc: httpx.TransportError) -> NebulaError:
-    """Maps an ``httpx`` transport failure (no usable response) to a typed error."""
-    detail = str(exc) or type(exc).__name__
+def error_from_transport(exc: httpx.HTTPError, *, redactor: Redactor | None = None) -> NebulaError:
+    """Maps an ``httpx`` failure that left no usable response to a typed error.
+
+    Failures of our own making (a header httpx cannot encode, an unsupported URL) are
+    not retried: they would fail the same way every time.
+    """
+    redact = redactor or Redactor(None)
+    kind = type(exc).__name__
+    detail = redact.text(str(exc)) or kind
     if isinstance(exc, httpx.TimeoutException):
-        return NebulaTimeoutError(f"request timed out ({type(exc).__name__}: {detail})")
+        return NebulaTimeoutError(f"request timed out ({kind}: {detail})")
     if isinstance(exc, httpx.RemoteProtocolError):
-        error = NebulaConnectionError(f"server closed the connection: {detail}")
-        # A pooled keep-alive connection the server had already closed (llama.cpp
-        # does this after every stream): nothing was processed, so resending is safe.
-        error.stale_connection = "without sending a response" in detail
-        return error
-    return NebulaConnectionError(f"could not reach the server ({type(exc).__name__}: {detail})")
+        return NebulaConnectionError(f"server closed the connection: {detail}")
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return NebulaBadRequestError(f"the request could not be sent ({kind}: {detail})")
+    return NebulaConnectionError(f"could not reach the server ({kind}: {detail})")

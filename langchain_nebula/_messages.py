@@ -7,6 +7,7 @@ request is sent.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
@@ -45,6 +46,8 @@ _UNSUPPORTED_MEDIA = frozenset(
     {"audio", "input_audio", "video", "file", "document", "pdf", "text-plain", "image_file"}
 )
 _ROLE_OF_CHAT_ROLE = {"human": "user", "ai": "assistant"}
+# Arguments written back into history keep non-ASCII text as is, like the body.
+_encode_arguments = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def map_messages(
@@ -153,7 +156,7 @@ def _map_ai_message(message: AIMessage, where: str) -> dict[str, Any]:
         {
             "id": call["id"],
             "type": "function",
-            "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
+            "function": {"name": call["name"], "arguments": _encode_arguments(call["args"])},
         }
         for call in message.tool_calls
     ]
@@ -299,7 +302,7 @@ def _map_standard_image(block: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _decode_base64(data: str, where: str) -> bytes:
     try:
-        return binascii.a2b_base64(data, strict_mode=True)
+        return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
         msg = f"{where}: image data is not valid base64 ({exc})"
         raise ValueError(msg) from None

@@ -2,71 +2,124 @@
 
 Pure functions, no I/O, shared by invoke and stream so both report the same fields.
 Servers vary in what they omit: every optional key may be missing, ``null`` or empty.
+Anything of the wrong shape becomes a ``NebulaResponseError`` naming what was wrong,
+never a raw ``TypeError`` or ``KeyError``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.messages import AIMessage, InvalidToolCall, ToolCall
 from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import ValidationError
 
-from langchain_nebula._exceptions import NebulaServerError
-from langchain_nebula._profiles import ReasoningForm
-from langchain_nebula._reasoning import reasoning_field, split_think_tags
+from langchain_nebula._exceptions import NebulaResponseError
+from langchain_nebula._provider import PROVIDER
+from langchain_nebula._reasoning import ReasoningMode, reasoning_field, split_reasoning
+from langchain_nebula._transport import decode_json, encode_json_text
 
-__all__ = ["PROVIDER", "map_completion", "map_tool_calls", "map_usage", "parse_json_body"]
+__all__ = [
+    "MessageText",
+    "arguments_text",
+    "map_completion",
+    "map_tool_calls",
+    "map_usage",
+    "message_text",
+    "response_metadata",
+    "token_count",
+]
 
-PROVIDER = "nebula"
 
-
-def parse_json_body(body: bytes) -> dict[str, Any]:
-    """Parses a 2xx response body, which must be a JSON object."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        snippet = body[:200].decode("utf-8", "replace")
-        what = "an empty body" if not body.strip() else f"a non-JSON body: {snippet!r}"
-        msg = f"the server answered 200 with {what}"
-        raise NebulaServerError(msg, body=snippet) from None
-    if not isinstance(parsed, dict):
-        msg = f"the server answered 200 with a JSON {type(parsed).__name__}, not an object"
-        raise NebulaServerError(msg, body=parsed)
-    return parsed
+def token_count(value: Any) -> int:
+    """A token count as an int: numeric strings are read, anything else is 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return max(value, 0)
+    if isinstance(value, float) and value.is_integer():
+        return max(int(value), 0)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return 0
 
 
 def map_usage(usage: Mapping[str, Any]) -> UsageMetadata:
     """Maps an OpenAI-style ``usage`` object to LangChain's ``UsageMetadata``."""
-    input_tokens = usage.get("prompt_tokens") or 0
-    output_tokens = usage.get("completion_tokens") or 0
+    input_tokens = token_count(usage.get("prompt_tokens"))
+    output_tokens = token_count(usage.get("completion_tokens"))
     total = usage.get("total_tokens")
     result = UsageMetadata(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        total_tokens=total if isinstance(total, int) else input_tokens + output_tokens,
+        total_tokens=token_count(total) if total is not None else input_tokens + output_tokens,
     )
     prompt_details = usage.get("prompt_tokens_details")
     if isinstance(prompt_details, Mapping):
         input_details = InputTokenDetails()
-        if isinstance(cached := prompt_details.get("cached_tokens"), int):
-            input_details["cache_read"] = cached
-        if isinstance(audio := prompt_details.get("audio_tokens"), int):
-            input_details["audio"] = audio
+        if (cached := prompt_details.get("cached_tokens")) is not None:
+            input_details["cache_read"] = token_count(cached)
+        if (audio := prompt_details.get("audio_tokens")) is not None:
+            input_details["audio"] = token_count(audio)
         if input_details:
             result["input_token_details"] = input_details
     completion_details = usage.get("completion_tokens_details")
     if isinstance(completion_details, Mapping):
         output_details = OutputTokenDetails()
-        if isinstance(reasoning := completion_details.get("reasoning_tokens"), int):
-            output_details["reasoning"] = reasoning
-        if isinstance(audio := completion_details.get("audio_tokens"), int):
-            output_details["audio"] = audio
+        if (reasoning := completion_details.get("reasoning_tokens")) is not None:
+            output_details["reasoning"] = token_count(reasoning)
+        if (audio := completion_details.get("audio_tokens")) is not None:
+            output_details["audio"] = token_count(audio)
         if output_details:
             result["output_token_details"] = output_details
     return result
+
+
+class MessageText:
+    """A message's ``content`` read as text: parts joined, the rest kept aside.
+
+    Attributes:
+        text: The text, with the text parts of a list-of-parts content joined.
+        refusal: A refusal the model gave instead of an answer, if any.
+        other_parts: Parts that are not text, as sent (kept, never dropped).
+    """
+
+    __slots__ = ("other_parts", "refusal", "text")
+
+    def __init__(self, text: str, refusal: str = "", other_parts: list[Any] | None = None):
+        self.text = text
+        self.refusal = refusal
+        self.other_parts = other_parts or []
+
+
+def message_text(content: Any, where: str) -> MessageText:
+    """Reads ``content``: a string, ``null``, or a list of parts (some servers send that).
+
+    Raises:
+        NebulaResponseError: If ``content`` is none of those.
+    """
+    if isinstance(content, str):
+        return MessageText(content)
+    if content is None:
+        return MessageText("")
+    if not isinstance(content, list):
+        msg = f"{where} content is a JSON {type(content).__name__}, not text"
+        raise NebulaResponseError(msg, body=str(content)[:200])
+    texts: list[str] = []
+    refusals: list[str] = []
+    others: list[Any] = []
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif isinstance(part, Mapping) and isinstance(part.get("refusal"), str):
+            refusals.append(part["refusal"])
+        else:
+            others.append(part)
+    return MessageText("".join(texts), "".join(refusals), others)
 
 
 def map_tool_calls(raw_calls: Any) -> tuple[list[ToolCall], list[InvalidToolCall]]:
@@ -85,6 +138,7 @@ def map_tool_calls(raw_calls: Any) -> tuple[list[ToolCall], list[InvalidToolCall
         function = raw.get("function")
         function = function if isinstance(function, Mapping) else {}
         call_id = raw.get("id")
+        call_id = call_id if isinstance(call_id, str) else None
         name = function.get("name")
         arguments = function.get("arguments")
         args, error = _parse_arguments(arguments)
@@ -94,13 +148,21 @@ def map_tool_calls(raw_calls: Any) -> tuple[list[ToolCall], list[InvalidToolCall
             invalid.append(
                 InvalidToolCall(
                     name=name if isinstance(name, str) else None,
-                    args=arguments if isinstance(arguments, str) else json.dumps(arguments),
+                    args=arguments if isinstance(arguments, str) else arguments_text(arguments),
                     id=call_id,
                     error=error or "tool call has no function name",
                     type="invalid_tool_call",
                 )
             )
     return calls, invalid
+
+
+def arguments_text(arguments: Any) -> str:
+    """Tool-call arguments a server sent as JSON (not a string), as the JSON text."""
+    try:
+        return encode_json_text(arguments)
+    except (TypeError, ValueError):
+        return str(arguments)
 
 
 def _parse_arguments(arguments: Any) -> tuple[dict[str, Any], str | None]:
@@ -111,15 +173,17 @@ def _parse_arguments(arguments: Any) -> tuple[dict[str, Any], str | None]:
     if not isinstance(arguments, str):
         return {}, f"arguments must be a JSON object, got {type(arguments).__name__}"
     try:
-        parsed = json.loads(arguments)
-    except ValueError as exc:
+        parsed = decode_json(arguments)
+    except (ValueError, RecursionError) as exc:
         return {}, f"arguments are not valid JSON: {exc}"
     if not isinstance(parsed, dict):
         return {}, f"arguments must be a JSON object, got {type(parsed).__name__}"
     return parsed, None
 
 
-def response_metadata(body: Mapping[str, Any], finish_reason: Any) -> dict[str, Any]:
+def response_metadata(
+    body: Mapping[str, Any], finish_reason: Any, headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The metadata both invoke and the final stream chunk report."""
     metadata: dict[str, Any] = {
         "finish_reason": finish_reason,
@@ -129,57 +193,121 @@ def response_metadata(body: Mapping[str, Any], finish_reason: Any) -> dict[str, 
     }
     if (fingerprint := body.get("system_fingerprint")) is not None:
         metadata["system_fingerprint"] = fingerprint
+    if headers is not None:
+        metadata["headers"] = dict(headers)
     return metadata
 
 
-def map_completion(body: Mapping[str, Any], reasoning: ReasoningForm = "field") -> ChatResult:
+def split_content(
+    text: str, field: str | None, mode: ReasoningMode, finish_reason: Any
+) -> tuple[str, str, bool]:
+    """(reasoning, answer, ended inside reasoning) of a whole reply, by the rule."""
+    if mode == "none":
+        return "", text, False
+    if field is not None:
+        reasoning = field.strip()
+        return reasoning, text.lstrip() if reasoning else text, False
+    if mode == "field" or not text:
+        return "", text, False
+    return split_reasoning(text, implicit_open=mode == "tags", finish_reason=finish_reason)
+
+
+def map_completion(
+    body: Mapping[str, Any],
+    mode: ReasoningMode = "field",
+    headers: Mapping[str, str] | None = None,
+) -> ChatResult:
     """Maps a ``chat.completion`` object to a ``ChatResult``, one generation per choice.
 
     Args:
         body: The parsed response.
-        reasoning: Where to look for reasoning: ``"field"`` reads ``reasoning_content``
-            or ``reasoning``; ``"think_tags"`` also splits ``<think>`` tags out of the
-            content when no field carried it; ``"none"`` leaves everything as sent.
+        mode: How reasoning is read (see ``_reasoning``).
+        headers: The response headers, to report in ``response_metadata``, or ``None``.
 
     Raises:
-        NebulaServerError: If the body has no choices.
+        NebulaResponseError: If the body has no choices or any part has the wrong shape.
     """
+    try:
+        return _map_completion(body, mode, headers)
+    except NebulaResponseError:
+        raise
+    except (TypeError, KeyError, AttributeError, ValueError, ValidationError, RecursionError):
+        # A shape no check above foresaw: still a typed error, never a raw one.
+        msg = "the completion has an unexpected shape"
+        raise NebulaResponseError(msg, body=str(body)[:500]) from None
+
+
+def _map_completion(
+    body: Mapping[str, Any], mode: ReasoningMode, headers: Mapping[str, str] | None
+) -> ChatResult:
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices:
         msg = "the completion has no choices"
-        raise NebulaServerError(msg, body=dict(body))
+        raise NebulaResponseError(msg, body=str(body)[:500])
     raw_usage = body.get("usage")
     usage = map_usage(raw_usage) if isinstance(raw_usage, Mapping) else None
-    generations = [_map_choice(body, choice, usage, reasoning) for choice in choices]
+    several = len(choices) > 1
+    generations = [
+        _map_choice(body, choice, position, usage, mode, headers, several)
+        for position, choice in enumerate(choices)
+    ]
     # LangChain copies llm_output into response_metadata for single generations; keep
     # it to the conventional keys so invoke and stream metadata stay alike.
-    llm_output = {"model_name": body.get("model")}
-    if raw_usage is not None:
-        llm_output["token_usage"] = raw_usage
+    llm_output: dict[str, Any] = {"model_name": body.get("model")}
+    if isinstance(raw_usage, Mapping):
+        llm_output["token_usage"] = dict(raw_usage)
     return ChatResult(generations=generations, llm_output=llm_output)
 
 
 def _map_choice(
     body: Mapping[str, Any],
-    choice: Mapping[str, Any],
+    choice: Any,
+    position: int,
     usage: UsageMetadata | None,
-    form: ReasoningForm,
+    mode: ReasoningMode,
+    headers: Mapping[str, str] | None,
+    several: bool,
 ) -> ChatGeneration:
-    message = choice.get("message") or {}
-    content = message.get("content") or ""
-    reasoning = reasoning_field(message) if form != "none" else None
-    if reasoning is None and form == "think_tags" and content:
-        reasoning, content = split_think_tags(content)
-    metadata = response_metadata(body, choice.get("finish_reason"))
-    generation_info: dict[str, Any] = {"finish_reason": choice.get("finish_reason")}
+    where = f"choice {position}'s"
+    if not isinstance(choice, Mapping):
+        msg = f"choice {position} is a JSON {type(choice).__name__}, not an object"
+        raise NebulaResponseError(msg, body=str(body)[:500])
+    message = choice.get("message")
+    if message is None:
+        message = {}
+    if not isinstance(message, Mapping):
+        msg = f"{where} message is a JSON {type(message).__name__}, not an object"
+        raise NebulaResponseError(msg, body=str(body)[:500])
+    finish_reason = choice.get("finish_reason")
+    read = message_text(message.get("content"), where)
+    field = reasoning_field(message) if mode != "none" else None
+    reasoning, content, unfinished = split_content(read.text, field, mode, finish_reason)
+    metadata = response_metadata(body, finish_reason, headers)
+    if unfinished:
+        metadata["reasoning_unfinished"] = True
+    generation_info: dict[str, Any] = {"finish_reason": finish_reason}
     if (logprobs := choice.get("logprobs")) is not None:
         metadata["logprobs"] = logprobs
         generation_info["logprobs"] = logprobs
+    additional: dict[str, Any] = {}
+    if reasoning:
+        additional["reasoning_content"] = reasoning
+    refusal = message.get("refusal")
+    refusal = (refusal if isinstance(refusal, str) else "") + read.refusal
+    if refusal:
+        additional["refusal"] = refusal
+    if read.other_parts:
+        additional["content_parts"] = read.other_parts
     tool_calls, invalid_tool_calls = map_tool_calls(message.get("tool_calls"))
+    message_id = body.get("id")
+    if several and isinstance(message_id, str):
+        # One message per choice, each with its own id: LangGraph replaces history
+        # entries that share an id.
+        message_id = f"{message_id}-{position}"
     ai_message = AIMessage(
         content=content,
-        additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
-        id=body.get("id"),
+        additional_kwargs=additional,
+        id=message_id if isinstance(message_id, str) else None,
         tool_calls=tool_calls,
         invalid_tool_calls=invalid_tool_calls,
         usage_metadata=usage,

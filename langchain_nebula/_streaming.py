@@ -1,14 +1,12 @@
-r"""Server-sent events → ``AIMessageChunk``s: a state machine fed raw bytes.
+"""Stream events → ``AIMessageChunk``s: a state machine fed one event at a time.
 
-No I/O here: the transport reads the body (sync or async) and hands each piece of
-bytes to ``StreamParser.feed``, which returns the chunks those bytes completed. Piece
-boundaries may fall anywhere, even inside a UTF-8 character or a ``\r\n`` pair; the
-result is the same as if the whole body had arrived at once.
+No I/O here: the transport reads the body (sync or async), splits it into server-sent
+events and hands each event's data to ``StreamParser.feed``, which returns the chunk
+the event completes, if any.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,216 +15,215 @@ from langchain_core.messages.tool import ToolCallChunk
 from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_nebula._exceptions import NebulaStreamError, error_from_event
-from langchain_nebula._profiles import ReasoningForm
-from langchain_nebula._reasoning import ThinkTagSplitter, reasoning_field
-from langchain_nebula._responses import PROVIDER, map_usage, response_metadata
+from langchain_nebula._provider import PROVIDER
+from langchain_nebula._reasoning import (
+    ReasoningMode,
+    ReasoningSplitter,
+    TrimmedText,
+    reasoning_field,
+)
+from langchain_nebula._redaction import Redactor
+from langchain_nebula._responses import (
+    arguments_text,
+    map_usage,
+    message_text,
+    response_metadata,
+)
+from langchain_nebula._transport import decode_json
 
-__all__ = ["SSEDecoder", "StreamParser"]
+__all__ = ["StreamParser"]
 
 _DONE = b"[DONE]"
-_decode_json = json.JSONDecoder().decode
-# One event larger than this is not a chat delta; refuse it rather than buffer forever.
-_MAX_EVENT_BYTES = 32 * 1024 * 1024
-
-
-class SSEDecoder:
-    """Splits an SSE byte stream into the ``data`` payloads of its events.
-
-    Only ``data:`` fields matter to the chat API; comments (``: keep-alive``) and the
-    ``event``/``id``/``retry`` fields are skipped.
-    """
-
-    __slots__ = ("_data", "_pending", "_pending_size", "_size")
-
-    def __init__(self) -> None:
-        # Pieces of an unfinished line, joined only once the line ends, so a long line
-        # arriving in many pieces costs linear, not quadratic, time.
-        self._pending: list[bytes] = []
-        self._pending_size = 0
-        self._data: list[bytes] = []
-        self._size = 0
-
-    def feed(self, piece: bytes) -> list[bytes]:
-        """Returns the data of every event that ``piece`` completes."""
-        if b"\n" not in piece and b"\r" not in piece:
-            self._hold(piece)
-            return []
-        buffer = b"".join((*self._pending, piece)) if self._pending else piece
-        self._pending = []
-        self._pending_size = 0
-        if b"\r" in buffer:
-            # A trailing CR may be the first half of CRLF: wait for the next piece.
-            held = buffer.endswith(b"\r")
-            if held:
-                buffer = buffer[:-1]
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            if held:
-                buffer += b"\r"
-        lines = buffer.split(b"\n")
-        self._hold(lines.pop())
-        events: list[bytes] = []
-        for line in lines:
-            if not line:
-                if self._data:
-                    events.append(self._data[0] if len(self._data) == 1 else b"\n".join(self._data))
-                    self._data = []
-                    self._size = 0
-            elif line.startswith(b"data:"):
-                value = line[6:] if line[5:6] == b" " else line[5:]
-                self._size += len(value)
-                if self._size > _MAX_EVENT_BYTES:
-                    msg = f"a stream event exceeded {_MAX_EVENT_BYTES} bytes"
-                    raise NebulaStreamError(msg)
-                self._data.append(value)
-        return events
-
-    def _hold(self, partial_line: bytes) -> None:
-        if partial_line:
-            self._pending.append(partial_line)
-            self._pending_size += len(partial_line)
-            if self._pending_size > _MAX_EVENT_BYTES:
-                msg = f"a stream line exceeded {_MAX_EVENT_BYTES} bytes without ending"
-                raise NebulaStreamError(msg)
-
-    def flush(self) -> list[bytes]:
-        """Returns an event left unterminated when the body ended."""
-        return self.feed(b"\n\n") if self._pending or self._data else []
 
 
 class StreamParser:
-    """Turns the SSE body of a streamed completion into ``ChatGenerationChunk``s.
+    """Turns a streamed completion's events into ``ChatGenerationChunk``s.
 
     Text deltas become chunks as they arrive. The chunk carrying ``finish_reason`` also
     carries the same response metadata an invoke reports. ``[DONE]`` produces one last
     chunk with the usage (reported once, whichever chunk carried it) and
-    ``chunk_position="last"``. Reasoning (see ``map_completion``) goes to
-    ``additional_kwargs["reasoning_content"]`` as it arrives. An error event, an
-    unparseable event, or a body that ends before ``[DONE]`` raises
-    ``NebulaStreamError`` (or the typed error the event names).
+    ``chunk_position="last"``. Reasoning goes to ``additional_kwargs["reasoning_content"]``
+    by the same rule as invoke (see ``_reasoning``), so the chunks add up to what invoke
+    returns for the same reply. An error event, an event of the wrong shape, or a body
+    that ends before ``[DONE]`` raises ``NebulaStreamError`` (or the typed error the event
+    names).
+
+    Args:
+        mode: How reasoning is read.
+        redactor: Masks the API key in errors built from events.
+        headers: Response headers to report on the first chunk, or ``None``.
     """
 
     __slots__ = (
-        "_decoder",
+        "_field_reasoning",
+        "_headers",
         "_id",
         "_named_calls",
         "_reads_fields",
-        "_secret",
+        "_redactor",
         "_splitter",
+        "_strip_answer",
         "_usage",
         "_usage_is_final",
         "done",
-        "yielded",
     )
 
-    def __init__(self, *, secret: str | None = None, reasoning: ReasoningForm = "field") -> None:
-        self._decoder = SSEDecoder()
-        self._reads_fields = reasoning != "none"
-        # Dropped as soon as a reasoning field shows the server separates reasoning.
-        self._splitter = ThinkTagSplitter() if reasoning == "think_tags" else None
-        self._secret = secret
+    def __init__(
+        self,
+        *,
+        mode: ReasoningMode = "field",
+        redactor: Redactor | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._reads_fields = mode != "none"
+        self._splitter = (
+            ReasoningSplitter(implicit_open=mode == "tags")
+            if mode in ("tags", "leading_tag")
+            else None
+        )
+        self._field_reasoning: TrimmedText | None = None
+        self._strip_answer = False
+        self._redactor = redactor or Redactor(None)
+        self._headers = dict(headers) if headers is not None else None
         self._id: str | None = None
         self._usage: Mapping[str, Any] | None = None
         self._usage_is_final = False
         self._named_calls: dict[int, tuple[str | None, str]] = {}
         self.done = False
-        self.yielded = 0
 
-    def feed(self, piece: bytes) -> list[ChatGenerationChunk]:
-        """Returns the chunks completed by ``piece`` of the response body."""
-        chunks: list[ChatGenerationChunk] = []
-        for data in self._decoder.feed(piece):
-            if self.done:
-                break
-            chunk = self._map_event(data)
-            if chunk is not None:
-                chunks.append(chunk)
-        self.yielded += len(chunks)
-        return chunks
-
-    def end(self) -> list[ChatGenerationChunk]:
-        """Call when the body ends; returns trailing chunks or raises if it was cut short.
-
-        Raises:
-            NebulaStreamError: If the stream ended before ``data: [DONE]``.
-        """
-        chunks = [] if self.done else self._flush()
-        if not self.done:
-            msg = "the stream ended before [DONE]; the answer may be incomplete"
-            raise NebulaStreamError(msg)
-        return chunks
-
-    def _flush(self) -> list[ChatGenerationChunk]:
-        chunks = []
-        for data in self._decoder.flush():
-            chunk = self._map_event(data)
-            if chunk is not None:
-                chunks.append(chunk)
-        return chunks
-
-    def _map_event(self, data: bytes) -> ChatGenerationChunk | None:
+    def feed(self, data: bytes) -> ChatGenerationChunk | None:
+        """Returns the chunk one event's data completes, if any."""
+        if self.done:
+            return None
         if data[:1] != b"{" and data.strip() == _DONE:
             self.done = True
             return self._final_chunk()
         try:
             # Decoding first skips json.loads' per-call encoding sniffing; bad UTF-8
             # raises UnicodeDecodeError, a ValueError, like bad JSON.
-            event = _decode_json(data.decode())
-        except ValueError:
-            snippet = data[:200].decode("utf-8", "replace")
+            event = decode_json(data.decode())
+        except (ValueError, RecursionError):
+            snippet = self._redactor.text(data[:200].decode("utf-8", "replace"))
             msg = f"unparseable stream event: {snippet!r}"
             raise NebulaStreamError(msg, body=snippet) from None
-        if not isinstance(event, dict):
-            msg = f"stream event is a JSON {type(event).__name__}, not an object"
-            raise NebulaStreamError(msg, body=event)
+        if event.__class__ is not dict:
+            self._malformed(f"a stream event is a JSON {type(event).__name__}", event)
         if event.get("error"):
-            raise error_from_event(event, secret=self._secret)
-        if self._id is None:
-            self._id = event.get("id")
+            raise error_from_event(event, redactor=self._redactor)
+        if self._id is None and isinstance(event_id := event.get("id"), str):
+            self._id = event_id
         usage = event.get("usage")
         choices = event.get("choices")
-        if usage and not self._usage_is_final:
-            # The usage-only chunk (empty choices) is authoritative; usage attached to
-            # other chunks (running totals) is kept only until it arrives.
-            self._usage = usage
-            self._usage_is_final = not choices
+        if usage:
+            if not isinstance(usage, Mapping):
+                self._malformed("a stream event's usage is not an object", event)
+            if not self._usage_is_final:
+                # The usage-only chunk (no choices) is authoritative; usage attached to
+                # other chunks (running totals) is kept only until it arrives.
+                self._usage = usage
+                self._usage_is_final = not choices
         if not choices:
             return None
+        if choices.__class__ is not list or choices[0].__class__ is not dict:
+            self._malformed("a stream event's choices are not a list of objects", event)
         return self._map_choice(event, choices[0])
+
+    def end(self) -> None:
+        """Call when the body ends.
+
+        Raises:
+            NebulaStreamError: If the stream ended before ``data: [DONE]``.
+        """
+        if not self.done:
+            msg = "the stream ended before [DONE]; the answer may be incomplete"
+            raise NebulaStreamError(msg, retryable=True)
+
+    def _malformed(self, what: str, event: Any) -> None:
+        body = self._redactor.text(str(event)[:500])
+        raise NebulaStreamError(f"{what}, which is not a chat completion chunk", body=body)
 
     def _map_choice(
         self, event: Mapping[str, Any], choice: Mapping[str, Any]
     ) -> ChatGenerationChunk | None:
-        delta = choice.get("delta") or {}
-        content = delta.get("content") or ""
+        delta = choice.get("delta")
+        if delta is None:
+            delta = {}
+        elif delta.__class__ is not dict:
+            self._malformed("a stream delta is not an object", event)
+        content = delta.get("content")
+        additional: dict[str, Any] = {}
+        if content.__class__ is not str:
+            read = message_text(content, "a stream delta's")
+            content = read.text
+            if read.refusal:
+                additional["refusal"] = read.refusal
+            if read.other_parts:
+                additional["content_parts"] = read.other_parts
+        if isinstance(refusal := delta.get("refusal"), str) and refusal:
+            additional["refusal"] = additional.get("refusal", "") + refusal
         reasoning = ""
-        if self._reads_fields:
-            field = reasoning_field(delta)
-            if field is not None:
-                reasoning = field
-                self._splitter = None
-            if content and self._splitter is not None:
-                reasoning, content = self._splitter.feed(content)
+        if self._reads_fields and (field := reasoning_field(delta)) is not None:
+            reasoning, held = self._field_text(field)
+            content = held + content
+        splitter = self._splitter
+        if splitter is not None and content:
+            reasoning_part, content = splitter.feed(content)
+            reasoning += reasoning_part
+        elif content and self._strip_answer:
+            content = content.lstrip()
+            self._strip_answer = not content
         finish_reason = choice.get("finish_reason")
+        unfinished = False
+        if splitter is not None and (finish_reason or splitter.decided):
+            if finish_reason:
+                more_reasoning, more_content = splitter.end(finish_reason)
+                reasoning += more_reasoning
+                content += more_content
+                unfinished = splitter.unfinished
+            self._splitter = None
         logprobs = choice.get("logprobs")
         raw_calls = delta.get("tool_calls")
-        if not (finish_reason or logprobs or raw_calls or reasoning):
+        if not (finish_reason or logprobs or raw_calls or reasoning or additional or self._headers):
             if not content:
                 return None
             # The hot path: a plain text delta. Passing only what is set keeps
             # pydantic's per-chunk validation to the minimum.
             return ChatGenerationChunk(message=AIMessageChunk(content=content, id=self._id))
         metadata: dict[str, Any] = response_metadata(event, finish_reason) if finish_reason else {}
+        if unfinished:
+            metadata["reasoning_unfinished"] = True
         if logprobs:
             metadata["logprobs"] = logprobs
+        if self._headers is not None:
+            metadata["headers"], self._headers = self._headers, None
+        if reasoning:
+            additional["reasoning_content"] = reasoning
         message = AIMessageChunk(
             content=content,
-            additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
+            additional_kwargs=additional,
             id=self._id,
             response_metadata=metadata,
             tool_call_chunks=self._map_tool_call_chunks(raw_calls) if raw_calls else [],
         )
         info = {"finish_reason": finish_reason} if finish_reason else None
         return ChatGenerationChunk(message=message, generation_info=info)
+
+    def _field_text(self, field: str) -> tuple[str, str]:
+        """(reasoning, earlier held text) for a reasoning field's delta.
+
+        The server separates reasoning itself, so tag splitting stops; whatever the
+        splitter held back until now is released as it was sent.
+        """
+        held_reasoning = held = ""
+        if self._field_reasoning is None:
+            self._field_reasoning = TrimmedText()
+            if self._splitter is not None:
+                held_reasoning, held = self._splitter.end(None)
+                self._splitter = None
+        text = self._field_reasoning.feed(field)
+        if text:
+            self._strip_answer = True
+        return held_reasoning + text, held
 
     def _map_tool_call_chunks(self, raw_calls: Any) -> list[ToolCallChunk]:
         chunks: list[ToolCallChunk] = []
@@ -238,8 +235,13 @@ class StreamParser:
             function = raw.get("function")
             function = function if isinstance(function, Mapping) else {}
             index = raw.get("index")
-            index = index if isinstance(index, int) else position
-            call_id, name = raw.get("id"), function.get("name")
+            index = index if isinstance(index, int) and not isinstance(index, bool) else position
+            call_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+            name = function.get("name") if isinstance(function.get("name"), str) else None
+            arguments = function.get("arguments")
+            if arguments is not None and not isinstance(arguments, str):
+                # Some servers send the arguments as an object; invoke accepts that too.
+                arguments = arguments_text(arguments)
             known = self._named_calls.get(index)
             if known is None and (name or call_id):
                 if not call_id:
@@ -256,7 +258,7 @@ class StreamParser:
             chunks.append(
                 ToolCallChunk(
                     name=name or None,
-                    args=function.get("arguments"),
+                    args=arguments,
                     id=call_id,
                     index=index,
                     type="tool_call_chunk",
@@ -266,13 +268,21 @@ class StreamParser:
 
     def _final_chunk(self) -> ChatGenerationChunk:
         usage = map_usage(self._usage) if self._usage else None
-        reasoning, content = self._splitter.finish() if self._splitter else ("", "")
+        reasoning, content = ("", "")
+        metadata: dict[str, Any] = {"model_provider": PROVIDER}
+        if self._splitter is not None:  # no finish_reason came: the reply just ended
+            reasoning, content = self._splitter.end(None)
+            if self._splitter.unfinished:
+                metadata["reasoning_unfinished"] = True
+            self._splitter = None
+        if self._headers is not None:
+            metadata["headers"], self._headers = self._headers, None
         message = AIMessageChunk(
             content=content,
             additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
             id=self._id,
             usage_metadata=usage,
-            response_metadata={"model_provider": PROVIDER},
+            response_metadata=metadata,
             chunk_position="last",
         )
         return ChatGenerationChunk(message=message)

@@ -1,430 +1,530 @@
-"""HTTP transport: pooled httpx clients, retries, and the sync/async send paths.
+"""HTTP transport: requests, retries and the sync/async I/O, over pooled httpx clients.
 
-The retry decision (``Retrying``) and the error mapping (``_exceptions``) are pure and
-shared; ``send_json``/``asend_json`` and ``stream_chunks``/``astream_chunks`` differ only in
-the lines that perform I/O.
+It moves bytes and knows nothing of chat: a JSON call returns the decoded object and
+the response headers; a streamed call decodes the body into event payloads and feeds
+each to a parser the caller supplies (``EventParser``), yielding what the parser
+makes. HTTP failures become typed errors here, through ``_exceptions``. The retry
+decision (``_retry``), body handling (``_body``) and the per-piece stream pump are
+pure and shared: the sync and async functions differ only in the lines that do I/O.
+The generic wire helpers (JSON bodies) live here too, for the mappings above to use.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import logging
-import random
-import threading
+import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
-from langchain_core.outputs import ChatGenerationChunk
 
+from langchain_nebula._body import EventReader, Inflater, too_large_error
+from langchain_nebula._clients import AsyncPool
 from langchain_nebula._exceptions import (
-    NebulaConnectionError,
     NebulaError,
-    NebulaRateLimitError,
-    NebulaServerError,
-    NebulaTimeoutError,
+    NebulaResponseError,
     error_from_response,
     error_from_transport,
 )
-from langchain_nebula._responses import parse_json_body
-from langchain_nebula._streaming import StreamParser
-from langchain_nebula._version import __version__
+from langchain_nebula._redaction import Redactor
+from langchain_nebula._retry import Retrying, RetryPolicy, retry_after_seconds
 
 __all__ = [
-    "AsyncPool",
-    "ClientConfig",
+    "DEFAULT_TIMEOUT",
     "Endpoint",
-    "RetryPolicy",
+    "EventParser",
     "asend_json",
-    "astream_chunks",
-    "async_client",
-    "build_endpoint",
+    "astream_events",
+    "decode_json",
+    "decode_json_body",
+    "encode_json",
+    "encode_json_text",
     "send_json",
-    "stream_chunks",
-    "sync_client",
+    "stream_events",
 ]
 
-logger = logging.getLogger("langchain_nebula")
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
-_RETRYABLE = (NebulaRateLimitError, NebulaServerError, NebulaTimeoutError, NebulaConnectionError)
+# Error bodies are read for their message only; the rest is dropped unread.
+_ERROR_BODY_LIMIT = 64 * 1024
+
+# -- JSON on the wire -----------------------------------------------------------------
+# json.dumps with options builds a new encoder per call; build ours once. Non-ASCII
+# text goes as UTF-8. NaN and Infinity are not JSON: refuse them rather than send what
+# a server cannot parse.
+encode_json_text = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
+decode_json = json.JSONDecoder().decode
+"""Decodes JSON text (``str``); raises ``ValueError`` (or ``RecursionError``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """When and how long to wait before retrying a failed request.
+def _non_finite_path(value: Any) -> str | None:
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return where or "the body"
+        if isinstance(item, Mapping):
+            stack.extend((f"{where}.{key}" if where else str(key), v) for key, v in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{where}[{index}]", v) for index, v in enumerate(item))
+    return None
 
-    Attributes:
-        max_retries: Retries after the first attempt (not attempts).
-        max_wait: The longest server-requested wait honoured; a longer one fails at once.
-        initial_backoff: The first backoff when the server names no wait.
-        max_backoff: The cap on the exponential backoff.
+
+def encode_json(payload: Mapping[str, Any]) -> bytes:
+    """Encodes a request body.
+
+    Raises:
+        ValueError: If a value is NaN or infinite (naming where), or not JSON at all.
+    """
+    try:
+        return encode_json_text(payload).encode()
+    except ValueError:
+        where = _non_finite_path(payload)
+        if where is None:
+            raise
+        msg = f"request field {where} is NaN or infinite, which JSON cannot carry"
+        raise ValueError(msg) from None
+
+
+def decode_json_body(body: bytes) -> dict[str, Any]:
+    """Parses a 2xx response body, which must be a JSON object.
+
+    Raises:
+        NebulaResponseError: If the body is empty, not JSON, nested past what Python
+            can parse, or not an object. An empty or non-JSON body (a proxy's page)
+            may be transient and is retried; a JSON answer of the wrong shape is not.
+    """
+    try:
+        # Decoding first skips json.loads' per-call encoding sniffing; bad UTF-8
+        # raises UnicodeDecodeError, a ValueError, like bad JSON.
+        parsed = decode_json(body.decode())
+    except (ValueError, RecursionError):
+        snippet = body[:200].decode("utf-8", "replace")
+        what = "an empty body" if not body.strip() else f"a non-JSON body: {snippet!r}"
+        msg = f"the server answered 200 with {what}"
+        raise NebulaResponseError(msg, body=snippet, retryable=True) from None
+    if not isinstance(parsed, dict):
+        msg = f"the server answered 200 with a JSON {type(parsed).__name__}, not an object"
+        raise NebulaResponseError(msg, body=str(parsed)[:200])
+    return parsed
+
+
+# -- what a stream is fed to ----------------------------------------------------------
+
+
+class EventParser(Protocol[T_co]):
+    """What a streamed call feeds: one event's ``data`` at a time.
+
+    ``feed`` returns what the event completes (or ``None``); ``done`` turns true when
+    the parser needs no more input; ``end`` is called when the body ends and raises if
+    the stream was cut short. The same verbs as ``SSEDecoder`` and ``ThinkTagSplitter``.
     """
 
-    max_retries: int = 2
-    max_wait: float = 60.0
-    initial_backoff: float = 0.5
-    max_backoff: float = 8.0
+    @property
+    def done(self) -> bool:
+        """Whether the stream's terminating event has been seen."""
+        ...
 
-    def begin(self) -> Retrying:
-        """Starts the retry bookkeeping for one logical request."""
-        return Retrying(self)
+    def feed(self, data: bytes) -> T_co | None:
+        """Maps one event's data."""
+        ...
 
-
-class Retrying:
-    """The retry state of one logical request (sans-I/O: it returns waits, never sleeps)."""
-
-    __slots__ = ("_policy", "_resent_stale", "retries")
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-        self.retries = 0
-        self._resent_stale = False
-
-    def wait_or_raise(self, error: NebulaError) -> float:
-        """Returns the seconds to wait before the next attempt, or raises ``error``."""
-        policy = self._policy
-        if error.stale_connection and not self._resent_stale:
-            # Once per request, at once and not counted: the pool handed us a
-            # connection the server had closed, which says nothing about the server.
-            self._resent_stale = True
-            return 0.0
-        if not isinstance(error, _RETRYABLE) or self.retries >= policy.max_retries:
-            raise error
-        wait = error.retry_after
-        if wait is not None and wait > policy.max_wait:
-            error.message += f" (the server asked to retry after {wait:.0f} s; not waiting)"
-            raise error
-        if wait is None:
-            backoff = min(policy.initial_backoff * 2.0**self.retries, policy.max_backoff)
-            wait = backoff * (1.0 - 0.25 * random.random())
-        self.retries += 1
-        logger.debug(
-            "Nebula request failed (%s); retry %d of %d in %.2f s",
-            error.message,
-            self.retries,
-            policy.max_retries,
-            wait,
-        )
-        return wait
+    def end(self) -> None:
+        """Called when the body ended; raises if the stream was incomplete."""
+        ...
 
 
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Reads ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    if (millis := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(float(millis) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
+class _Pump(Generic[T]):
+    """One streamed response's pipeline: body pieces → events → the parser's output."""
 
+    __slots__ = ("_parser", "_reader", "yielded")
 
-@dataclass(frozen=True, slots=True)
-class ClientConfig:
-    """What distinguishes one pooled client from another (never the API key)."""
-
-    timeout: tuple[float | None, float | None, float | None, float | None]
-    """(connect, read, write, pool) seconds; httpx.Timeout itself is not hashable."""
-    max_connections: int = 100
-
-    @classmethod
-    def build(cls, timeout: httpx.Timeout) -> ClientConfig:
-        """Config for a client with ``timeout``."""
-        return cls(timeout=(timeout.connect, timeout.read, timeout.write, timeout.pool))
+    def __init__(self, parser: EventParser[T], reader: EventReader) -> None:
+        self._parser = parser
+        self._reader = reader
+        self.yielded = False
 
     @property
-    def httpx_timeout(self) -> httpx.Timeout:
-        """The timeout as httpx takes it."""
-        connect, read, write, pool = self.timeout
-        return httpx.Timeout(connect=connect, read=read, write=write, pool=pool)
+    def done(self) -> bool:
+        """Whether the parser has seen the stream's terminating event."""
+        return self._parser.done
+
+    def feed(self, raw: bytes) -> list[T]:
+        """Returns what ``raw`` (a piece of the body) completes."""
+        return self._run(self._reader.feed(raw))
+
+    def end(self) -> list[T]:
+        """Returns what the end of the body completes; raises if it came too soon."""
+        items = self._run(self._reader.end())
+        if not self._parser.done:
+            self._parser.end()
+        return items
+
+    def _run(self, events: list[bytes]) -> list[T]:
+        items: list[T] = []
+        parser = self._parser
+        for data in events:
+            item = parser.feed(data)
+            if item is not None:
+                items.append(item)
+            if parser.done:
+                break
+        if items:
+            self.yielded = True
+        return items
+
+
+# -- endpoints ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One configured POST target, normalised once when the model is built."""
+    """One configured request target, normalised once; the request path re-validates nothing.
 
-    url: str
-    headers: dict[str, str]
+    Attributes:
+        url: The parsed URL (httpx re-parses a string on every request, ~20 us).
+        headers: Every header sent, the bearer key included.
+        redactor: Masks the key in anything an error keeps.
+        retry: The retry policy.
+        max_response_bytes: The cap on a decoded response body, and on one stream event.
+        timeout: Set per request when the client's own timeout is not the one to use
+            (the user's client with ``timeout=`` given); ``None`` otherwise.
+        stream_chunk_timeout: Seconds a stream may go without an event, or ``None``.
+        auth_hint: Added to a 401's message (why no key, or which key, was sent).
+        method: The HTTP method.
+    """
+
+    url: httpx.URL
+    headers: httpx.Headers
+    redactor: Redactor
     retry: RetryPolicy
-    secret: str | None
+    max_response_bytes: int
+    timeout: httpx.Timeout | None = None
+    stream_chunk_timeout: float | None = None
+    auth_hint: str | None = None
     method: str = "POST"
-    # Parsed once: httpx re-parses a URL string on every request (~20 us per call).
-    _parsed_url: httpx.URL = field(init=False, repr=False, compare=False)
-    _parsed_headers: httpx.Headers = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_parsed_url", httpx.URL(self.url))
-        object.__setattr__(self, "_parsed_headers", httpx.Headers(self.headers))
-
-    def build_request(self, client: httpx.Client | httpx.AsyncClient, body: bytes) -> httpx.Request:
+    def build_request(
+        self, client: httpx.Client | httpx.AsyncClient, body: bytes, *, stream: bool
+    ) -> httpx.Request:
         """Builds the request once; retries resend the same object."""
+        timeout = self._timeout(client, stream=stream)
+        if timeout is None:
+            return client.build_request(
+                self.method, self.url, content=body or None, headers=self.headers
+            )
         return client.build_request(
-            self.method, self._parsed_url, content=body or None, headers=self._parsed_headers
+            self.method, self.url, content=body or None, headers=self.headers, timeout=timeout
+        )
+
+    def _timeout(
+        self, client: httpx.Client | httpx.AsyncClient, *, stream: bool
+    ) -> httpx.Timeout | None:
+        stall = self.stream_chunk_timeout if stream else None
+        base = self.timeout or client.timeout
+        if stall is None or (base.read is not None and base.read <= stall):
+            return self.timeout
+        # Bytes that never come are a stall too: the read wait is bounded by it.
+        return httpx.Timeout(connect=base.connect, read=stall, write=base.write, pool=base.pool)
+
+    def event_reader(self, headers: Mapping[str, str], deadline: float | None) -> EventReader:
+        """The body-to-events reader for one streamed response."""
+        return EventReader(
+            Inflater(headers.get("content-encoding"), self.max_response_bytes),
+            max_event_bytes=self.max_response_bytes,
+            stall=self.stream_chunk_timeout,
+            deadline=deadline,
         )
 
     def __repr__(self) -> str:
-        return f"Endpoint(url={self.url!r})"
+        return f"Endpoint({self.method} {self.url})"
 
 
-def build_endpoint(
-    url: str,
-    *,
-    secret: str | None,
-    max_retries: int,
-    extra_headers: Mapping[str, str] | None = None,
-    method: str = "POST",
-) -> Endpoint:
-    """An endpoint with our headers, the bearer key when there is one, and retries."""
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": f"langchain-nebula/{__version__}",
-        **(extra_headers or {}),
+def _limit_to_deadline(request: httpx.Request, retrying: Retrying) -> None:
+    """Bounds each of the attempt's waits by the time left before ``total_timeout``."""
+    left = retrying.remaining()
+    if left is None:
+        return
+    current = request.extensions.get("timeout") or {}
+    request.extensions["timeout"] = {
+        name: left if (value := current.get(name)) is None else min(value, left)
+        for name in ("connect", "read", "write", "pool")
     }
-    if secret:
-        headers["Authorization"] = f"Bearer {secret}"
-    return Endpoint(
-        url=url,
-        headers=headers,
-        retry=RetryPolicy(max_retries=max_retries),
-        secret=secret,
-        method=method,
-    )
 
 
-_sync_clients: dict[ClientConfig, httpx.Client] = {}
+# -- one attempt ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class AsyncPool:
-    """An async client, and the slots that keep excess requests out of its pool.
+class _ConnectWatch:
+    """Notices whether an attempt opened a new connection (httpcore's trace hook).
 
-    httpcore's pool rescans its whole wait queue on every connection release, so 1000
-    concurrent requests on 100 connections cost twice as much as queueing the excess on
-    a semaphore first (measured: 15.2 s vs 7.2 s for 1000 calls). ``slots`` is ``None``
-    for a client the user passed in, whose limits are the user's.
+    A server closing a *reused* connection without answering never saw the request
+    (it had closed the idle connection as we sent); on a new connection it may have
+    done the work, so only the first case is resent.
     """
 
-    client: httpx.AsyncClient
-    slots: asyncio.Semaphore | None = None
+    __slots__ = ("opened",)
+
+    def __init__(self) -> None:
+        self.opened = False
+
+    def __call__(self, event: str, info: object) -> None:
+        if event == "connection.connect_tcp.started":
+            self.opened = True
+
+    async def atrace(self, event: str, info: object) -> None:
+        """The async form httpcore's async pool awaits."""
+        self(event, info)
 
 
-@asynccontextmanager
-async def _slot(pool: AsyncPool) -> AsyncIterator[None]:
-    if pool.slots is None:
-        yield
-    else:
-        async with pool.slots:
-            yield
-
-
-_async_clients: dict[asyncio.AbstractEventLoop, dict[ClientConfig, AsyncPool]] = {}
-_clients_lock = threading.Lock()
-
-
-def _limits(config: ClientConfig) -> httpx.Limits:
-    # Keep as many idle connections as active ones, so a batch does not reconnect.
-    return httpx.Limits(
-        max_connections=config.max_connections,
-        max_keepalive_connections=config.max_connections,
-    )
-
-
-def sync_client(config: ClientConfig) -> httpx.Client:
-    """Returns the process-wide sync client for ``config`` (thread-safe, pooled)."""
-    client = _sync_clients.get(config)
-    if client is None:
-        with _clients_lock:
-            client = _sync_clients.get(config)
-            if client is None:
-                client = httpx.Client(timeout=config.httpx_timeout, limits=_limits(config))
-                _sync_clients[config] = client
-    return client
-
-
-def async_client(config: ClientConfig) -> AsyncPool:
-    """Returns the async client (and its slots) for ``config`` on the running loop.
-
-    An ``httpx.AsyncClient`` holds connections bound to the loop that opened them, so
-    each loop gets its own. When a new loop appears, the clients of closed loops are
-    dropped, which closes their sockets (a client references its loop, so a weak map
-    keyed by loop would never release them).
-    """
-    loop = asyncio.get_running_loop()
-    per_loop = _async_clients.get(loop)
-    if per_loop is None:
-        for stale in [old for old in _async_clients if old.is_closed()]:
-            del _async_clients[stale]
-        per_loop = _async_clients[loop] = {}
-    pool = per_loop.get(config)
-    if pool is None:
-        client = httpx.AsyncClient(timeout=config.httpx_timeout, limits=_limits(config))
-        pool = per_loop[config] = AsyncPool(client, asyncio.Semaphore(config.max_connections))
-    return pool
-
-
-def _failure(response: httpx.Response, body: bytes, endpoint: Endpoint) -> NebulaError:
-    error = error_from_response(
-        response.status_code, response.headers, body, secret=endpoint.secret
-    )
-    error.retry_after = retry_after_seconds(response.headers)
+def _failed(
+    exc: httpx.HTTPError, endpoint: Endpoint, watch: _ConnectWatch | None = None
+) -> NebulaError:
+    error = error_from_transport(exc, redactor=endpoint.redactor)
+    if watch is not None and isinstance(exc, httpx.RemoteProtocolError):
+        error.unsent = not watch.opened and "without sending a response" in str(exc)
+    # The original stays as the cause unless its text carries the key.
+    error.__cause__ = None if endpoint.redactor.text(str(exc)) != str(exc) else exc
+    error.__suppress_context__ = True
     return error
 
 
-def _send(client: httpx.Client, request: httpx.Request, endpoint: Endpoint) -> httpx.Response:
+class _ErrorBody:
+    """The first ``_ERROR_BODY_LIMIT`` bytes of an error response, as they arrive."""
+
+    __slots__ = ("raws", "size")
+
+    def __init__(self) -> None:
+        self.raws: list[bytes] = []
+        self.size = 0
+
+    def add(self, raw: bytes) -> bool:
+        """Keeps ``raw``; returns whether enough has been read."""
+        self.raws.append(raw)
+        self.size += len(raw)
+        return self.size >= _ERROR_BODY_LIMIT
+
+
+def _error_for(response: httpx.Response, raws: list[bytes], endpoint: Endpoint) -> NebulaError:
+    inflater = Inflater(response.headers.get("content-encoding"), _ERROR_BODY_LIMIT, truncate=True)
+    try:
+        pieces = [piece for raw in raws for piece in inflater.feed(raw)] + inflater.end()
+    except NebulaError:
+        pieces = raws  # an undecodable body: keep what was sent, for the record
+    body = b"".join(pieces)[:_ERROR_BODY_LIMIT]
+    error = error_from_response(
+        response.status_code, response.headers, body, redactor=endpoint.redactor
+    )
+    error.retry_after = retry_after_seconds(response.headers)
+    if endpoint.auth_hint and response.status_code == 401:
+        error.message = f"{error.message} ({endpoint.auth_hint})"
+    return error
+
+
+def _check_length(response: httpx.Response, limit: int) -> None:
+    length = response.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise too_large_error(limit)
+
+
+def _open(client: httpx.Client, request: httpx.Request, endpoint: Endpoint) -> httpx.Response:
+    watch = _ConnectWatch()
+    request.extensions["trace"] = watch
     try:
         response = client.send(request, stream=True)
-    except httpx.TransportError as exc:
-        raise error_from_transport(exc) from exc
+    except httpx.HTTPError as exc:
+        raise _failed(exc, endpoint, watch) from None
     if response.is_success:
         return response
+    kept = _ErrorBody()
     try:
-        body = response.read()
-    except httpx.TransportError:
-        body = b""
+        for raw in response.iter_raw():
+            if kept.add(raw):
+                break
+    except httpx.HTTPError:
+        pass  # the status alone still classifies the failure
     finally:
         response.close()
-    raise _failure(response, body, endpoint)
+    raise _error_for(response, kept.raws, endpoint)
 
 
-async def _asend(
+async def _aopen(
     client: httpx.AsyncClient, request: httpx.Request, endpoint: Endpoint
 ) -> httpx.Response:
+    watch = _ConnectWatch()
+    request.extensions["trace"] = watch.atrace
     try:
         response = await client.send(request, stream=True)
-    except httpx.TransportError as exc:
-        raise error_from_transport(exc) from exc
+    except httpx.HTTPError as exc:
+        raise _failed(exc, endpoint, watch) from None
     if response.is_success:
         return response
+    kept = _ErrorBody()
     try:
-        body = await response.aread()
-    except httpx.TransportError:
-        body = b""
+        async for raw in response.aiter_raw():
+            if kept.add(raw):
+                break
+    except httpx.HTTPError:
+        pass  # the status alone still classifies the failure
     finally:
         await response.aclose()
-    raise _failure(response, body, endpoint)
+    raise _error_for(response, kept.raws, endpoint)
 
 
-def _read(client: httpx.Client, request: httpx.Request, endpoint: Endpoint) -> dict[str, Any]:
-    response = _send(client, request, endpoint)
+def _read(
+    client: httpx.Client, request: httpx.Request, endpoint: Endpoint
+) -> tuple[dict[str, Any], httpx.Headers]:
+    response = _open(client, request, endpoint)
+    pieces: list[bytes] = []
     try:
-        return parse_json_body(response.read())
-    except httpx.TransportError as exc:
-        raise error_from_transport(exc) from exc
+        _check_length(response, endpoint.max_response_bytes)
+        inflater = Inflater(response.headers.get("content-encoding"), endpoint.max_response_bytes)
+        for raw in response.iter_raw():
+            pieces.extend(inflater.feed(raw))
+        pieces.extend(inflater.end())
+    except httpx.HTTPError as exc:
+        raise _failed(exc, endpoint) from None
     finally:
         response.close()
+    return decode_json_body(b"".join(pieces)), response.headers
 
 
-async def _aread(pool: AsyncPool, request: httpx.Request, endpoint: Endpoint) -> dict[str, Any]:
-    async with _slot(pool):
-        response = await _asend(pool.client, request, endpoint)
-        try:
-            return parse_json_body(await response.aread())
-        except httpx.TransportError as exc:
-            raise error_from_transport(exc) from exc
-        finally:
-            await response.aclose()
+async def _aread(
+    client: httpx.AsyncClient, request: httpx.Request, endpoint: Endpoint
+) -> tuple[dict[str, Any], httpx.Headers]:
+    response = await _aopen(client, request, endpoint)
+    pieces: list[bytes] = []
+    try:
+        _check_length(response, endpoint.max_response_bytes)
+        inflater = Inflater(response.headers.get("content-encoding"), endpoint.max_response_bytes)
+        async for raw in response.aiter_raw():
+            pieces.extend(inflater.feed(raw))
+        pieces.extend(inflater.end())
+    except httpx.HTTPError as exc:
+        raise _failed(exc, endpoint) from None
+    finally:
+        await response.aclose()
+    return decode_json_body(b"".join(pieces)), response.headers
 
 
-def send_json(client: httpx.Client, endpoint: Endpoint, body: bytes) -> dict[str, Any]:
-    """Sends ``body`` and returns the parsed JSON answer, retrying per the policy."""
-    request = endpoint.build_request(client, body)
+# -- whole calls ----------------------------------------------------------------------
+
+
+def send_json(
+    client: httpx.Client, endpoint: Endpoint, body: bytes
+) -> tuple[dict[str, Any], httpx.Headers]:
+    """Sends ``body``; returns the JSON answer and the response headers, retrying per policy."""
+    request = endpoint.build_request(client, body, stream=False)
     retrying = endpoint.retry.begin()
     while True:
         try:
+            _limit_to_deadline(request, retrying)
             return _read(client, request, endpoint)
         except NebulaError as error:
             time.sleep(retrying.wait_or_raise(error))
 
 
-async def asend_json(pool: AsyncPool, endpoint: Endpoint, body: bytes) -> dict[str, Any]:
-    """Async ``send_json``."""
-    request = endpoint.build_request(pool.client, body)
+async def asend_json(
+    pool: AsyncPool, endpoint: Endpoint, body: bytes
+) -> tuple[dict[str, Any], httpx.Headers]:
+    """Async ``send_json``; each attempt holds one of the pool's slots."""
+    request = endpoint.build_request(pool.client, body, stream=False)
     retrying = endpoint.retry.begin()
     while True:
         try:
-            return await _aread(pool, request, endpoint)
+            _limit_to_deadline(request, retrying)
+            async with pool:
+                return await _aread(pool.client, request, endpoint)
         except NebulaError as error:
             await asyncio.sleep(retrying.wait_or_raise(error))
 
 
-def stream_chunks(
+def stream_events(
     client: httpx.Client,
     endpoint: Endpoint,
     body: bytes,
-    new_parser: Callable[[], StreamParser],
-) -> Iterator[ChatGenerationChunk]:
-    """Streams a completion's chunks, retrying until the first chunk is produced.
+    new_parser: Callable[[httpx.Headers], EventParser[T]],
+) -> Iterator[T]:
+    """Streams a response's events through a fresh parser per attempt, yielding its output.
 
-    A failure before any chunk (refused, 5xx, a 200 whose first event is an error, as
-    LiteLLM sends when its upstream is rate limited) is retried like any request. Once
-    a chunk has been produced, a failure raises: no text is ever repeated.
+    A failure before the parser has produced anything (refused, 5xx, a 200 whose first
+    event is an error, as LiteLLM sends when its upstream is rate limited) is retried
+    like any request. Once something has been yielded, a failure raises: nothing is
+    ever repeated.
     """
-    request = endpoint.build_request(client, body)
+    request = endpoint.build_request(client, body, stream=True)
     retrying = endpoint.retry.begin()
     while True:
-        parser = new_parser()
+        pump: _Pump[T] | None = None
         try:
-            response = _send(client, request, endpoint)
+            _limit_to_deadline(request, retrying)
+            response = _open(client, request, endpoint)
             try:
-                for piece in response.iter_bytes():
-                    yield from parser.feed(piece)
-                    if parser.done:
+                reader = endpoint.event_reader(response.headers, retrying.deadline)
+                pump = _Pump(new_parser(response.headers), reader)
+                for raw in response.iter_raw():
+                    yield from pump.feed(raw)
+                    if pump.done:
                         return
-                yield from parser.end()
+                yield from pump.end()
                 return
-            except httpx.TransportError as exc:
-                raise error_from_transport(exc) from exc
+            except httpx.HTTPError as exc:
+                raise _stream_failed(exc, endpoint, request, reader) from None
             finally:
                 response.close()
         except NebulaError as error:
-            if parser.yielded:
+            if pump is not None and pump.yielded:
                 raise
             time.sleep(retrying.wait_or_raise(error))
 
 
-async def astream_chunks(
+async def astream_events(
     pool: AsyncPool,
     endpoint: Endpoint,
     body: bytes,
-    new_parser: Callable[[], StreamParser],
-) -> AsyncIterator[ChatGenerationChunk]:
-    """Async ``stream_chunks``; the stream holds one of the pool's slots while open."""
-    request = endpoint.build_request(pool.client, body)
+    new_parser: Callable[[httpx.Headers], EventParser[T]],
+) -> AsyncIterator[T]:
+    """Async ``stream_events``; an attempt holds a pool slot, a backoff wait does not."""
+    request = endpoint.build_request(pool.client, body, stream=True)
     retrying = endpoint.retry.begin()
-    async with _slot(pool):
-        while True:
-            parser = new_parser()
-            try:
-                response = await _asend(pool.client, request, endpoint)
+    while True:
+        pump: _Pump[T] | None = None
+        try:
+            _limit_to_deadline(request, retrying)
+            async with pool:
+                response = await _aopen(pool.client, request, endpoint)
                 try:
-                    async for piece in response.aiter_bytes():
-                        for chunk in parser.feed(piece):
-                            yield chunk
-                        if parser.done:
+                    reader = endpoint.event_reader(response.headers, retrying.deadline)
+                    pump = _Pump(new_parser(response.headers), reader)
+                    async for raw in response.aiter_raw():
+                        for item in pump.feed(raw):
+                            yield item
+                        if pump.done:
                             return
-                    for chunk in parser.end():
-                        yield chunk
+                    for item in pump.end():
+                        yield item
                     return
-                except httpx.TransportError as exc:
-                    raise error_from_transport(exc) from exc
+                except httpx.HTTPError as exc:
+                    raise _stream_failed(exc, endpoint, request, reader) from None
                 finally:
                     await response.aclose()
-            except NebulaError as error:
-                if parser.yielded:
-                    raise
-                await asyncio.sleep(retrying.wait_or_raise(error))
+        except NebulaError as error:
+            if pump is not None and pump.yielded:
+                raise
+            await asyncio.sleep(retrying.wait_or_raise(error))
+
+
+def _stream_failed(
+    exc: httpx.HTTPError, endpoint: Endpoint, request: httpx.Request, reader: EventReader
+) -> NebulaError:
+    read = (request.extensions.get("timeout") or {}).get("read")
+    if isinstance(exc, httpx.ReadTimeout) and read == endpoint.stream_chunk_timeout:
+        return reader.stalled()
+    return _failed(exc, endpoint)

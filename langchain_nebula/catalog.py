@@ -17,27 +17,22 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import EllipsisType
 from typing import Any
 
+import httpx
 from langchain_core.language_models import ModelProfile
 
-from langchain_nebula._exceptions import NebulaServerError
+from langchain_nebula._connection import NebulaConnection
+from langchain_nebula._exceptions import NebulaResponseError
 from langchain_nebula._profiles import profile_for
-from langchain_nebula._transport import (
-    DEFAULT_TIMEOUT,
-    ClientConfig,
-    Endpoint,
-    asend_json,
-    async_client,
-    build_endpoint,
-    send_json,
-    sync_client,
-)
+from langchain_nebula._provider import CATALOG_URL, CATALOG_URL_ENV
+from langchain_nebula._transport import Endpoint
 
 __all__ = ["CATALOG_URL", "NebulaModel", "alist_models", "list_models", "parse_catalog"]
 
-CATALOG_URL = "https://api.nebulablock.com/api/v1/serverless/models"
-_NON_CHAT_TYPES = frozenset({"embedding", "embeddings", "image", "text2image", "audio", "rerank"})
+_EMBEDDING_TYPES = frozenset({"embedding", "embeddings", "text-embedding"})
+_NON_CHAT_TYPES = _EMBEDDING_TYPES | {"image", "text2image", "audio", "rerank"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +66,11 @@ class NebulaModel:
         """Whether the model answers chat completions (not an embedding/image model)."""
         return (self.model_type or "").lower() not in _NON_CHAT_TYPES
 
+    @property
+    def is_embedding(self) -> bool:
+        """Whether the model makes embeddings (use it with ``NebulaEmbeddings``)."""
+        return (self.model_type or "").lower() in _EMBEDDING_TYPES
+
     def profile(self) -> ModelProfile:
         """This package's known profile for the model, with the catalog's limits."""
         profile: ModelProfile = profile_for(self.id) or {}
@@ -97,8 +97,12 @@ def _entry(raw: Mapping[str, Any]) -> NebulaModel | None:
         id=model_id,
         alias=alias if isinstance(alias, str) else None,
         model_type=kind if isinstance(kind, str) else None,
-        context_length=_int(raw.get("context_length")) or _int(raw.get("max_model_len")),
-        max_completion_tokens=_int(raw.get("max_completion_tokens")),
+        # Nebula's catalog, vLLM's /models and LiteLLM's /models name the limits apart.
+        context_length=_int(raw.get("context_length"))
+        or _int(raw.get("max_model_len"))
+        or _int(raw.get("max_input_tokens")),
+        max_completion_tokens=_int(raw.get("max_completion_tokens"))
+        or _int(raw.get("max_output_tokens")),
         raw=raw,
     )
 
@@ -107,33 +111,49 @@ def parse_catalog(body: Mapping[str, Any]) -> list[NebulaModel]:
     """Reads Nebula's serverless catalog or an OpenAI-style ``/models`` list.
 
     Raises:
-        NebulaServerError: If the body is neither shape.
+        NebulaResponseError: If the body is neither shape.
     """
     data = body.get("data")
     entries = data.get("models") if isinstance(data, Mapping) else data
     if not isinstance(entries, list):
         msg = "the model catalog has no data.models or data list"
-        raise NebulaServerError(msg, body=dict(body))
+        raise NebulaResponseError(msg, body=str(body)[:500])
     models = [_entry(raw) for raw in entries if isinstance(raw, Mapping)]
     return [model for model in models if model is not None]
 
 
-def _catalog_endpoint(url: str | None, api_key: str | None, max_retries: int) -> Endpoint:
-    secret = api_key if api_key is not None else os.environ.get("NEBULA_API_KEY")
-    url = url or os.environ.get("NEBULA_CATALOG_URL") or CATALOG_URL
-    return build_endpoint(url, secret=secret or None, max_retries=max_retries, method="GET")
+def _catalog(
+    url: str | None,
+    api_key: str | EllipsisType | None,
+    max_retries: int,
+    timeout: float | httpx.Timeout | None,
+) -> tuple[NebulaConnection, Endpoint]:
+    settings: dict[str, Any] = {"max_retries": max_retries, "timeout": timeout}
+    if api_key is not ...:
+        settings["api_key"] = api_key
+    connection = NebulaConnection(**settings)
+    target = url or os.environ.get(CATALOG_URL_ENV) or CATALOG_URL
+    return connection, connection._endpoint(target, method="GET")
 
 
 def list_models(
-    *, url: str | None = None, api_key: str | None = None, max_retries: int = 2
+    *,
+    url: str | None = None,
+    api_key: str | EllipsisType | None = ...,
+    max_retries: int = 2,
+    timeout: float | httpx.Timeout | None = None,
 ) -> list[NebulaModel]:
     """Lists the models a catalog serves.
 
     Args:
         url: The catalog URL; default ``NEBULA_CATALOG_URL`` or Nebula's. Pass
-            ``f"{base_url}/models"`` to ask an OpenAI-compatible server instead.
-        api_key: Sent as a bearer token; default ``NEBULA_API_KEY`` if set.
+            ``f"{base_url}/models"`` to ask an OpenAI-compatible server (vLLM, LiteLLM)
+            instead.
+        api_key: Sent as a bearer token. By default ``NEBULA_API_KEY``, which goes
+            only to Nebula's hosts or the host of ``NEBULA_CATALOG_URL``/
+            ``NEBULA_BASE_URL``; ``None`` sends no key.
         max_retries: Retries on transient failures.
+        timeout: Seconds or an ``httpx.Timeout``; default 5 s connect, 600 s read.
 
     Returns:
         Every listed model, chat or not (see ``NebulaModel.is_chat``).
@@ -146,15 +166,19 @@ def list_models(
 
             chat_models = [m.id for m in list_models() if m.is_chat]
     """
-    endpoint = _catalog_endpoint(url, api_key, max_retries)
-    client = sync_client(ClientConfig.build(DEFAULT_TIMEOUT))
-    return parse_catalog(send_json(client, endpoint, b""))
+    connection, endpoint = _catalog(url, api_key, max_retries, timeout)
+    data, _ = connection._call_json(endpoint, b"")
+    return parse_catalog(data)
 
 
 async def alist_models(
-    *, url: str | None = None, api_key: str | None = None, max_retries: int = 2
+    *,
+    url: str | None = None,
+    api_key: str | EllipsisType | None = ...,
+    max_retries: int = 2,
+    timeout: float | httpx.Timeout | None = None,
 ) -> list[NebulaModel]:
     """Async ``list_models``."""
-    endpoint = _catalog_endpoint(url, api_key, max_retries)
-    client = async_client(ClientConfig.build(DEFAULT_TIMEOUT))
-    return parse_catalog(await asend_json(client, endpoint, b""))
+    connection, endpoint = _catalog(url, api_key, max_retries, timeout)
+    data, _ = await connection._acall_json(endpoint, b"")
+    return parse_catalog(data)

@@ -7,11 +7,11 @@ them into ``BaseChatModel``.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Iterator, Sequence
-from functools import partial
+import difflib
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Final, Literal, Self, cast
+from typing import Any, Final, Literal, cast
 
 import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -30,15 +30,16 @@ from langchain_core.output_parsers.openai_tools import (
 )
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
-from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import Self
 
-from langchain_nebula._exceptions import NebulaAuthenticationError
+from langchain_nebula._connection import NebulaConnection
 from langchain_nebula._messages import map_messages
-from langchain_nebula._profiles import ReasoningForm, profile_for, reasoning_form_for
-from langchain_nebula._reasoning import ReasoningParser
-from langchain_nebula._responses import map_completion
+from langchain_nebula._profiles import profile_for, reasoning_form_for
+from langchain_nebula._provider import DEFAULT_BASE_URL, PROVIDER
+from langchain_nebula._reasoning import ReasoningMode, ReasoningParser
+from langchain_nebula._responses import map_completion, token_count
 from langchain_nebula._streaming import StreamParser
 from langchain_nebula._tools import (
     ToolChoice,
@@ -48,25 +49,12 @@ from langchain_nebula._tools import (
     normalise_tool_choice,
     schema_name,
 )
-from langchain_nebula._transport import (
-    DEFAULT_TIMEOUT,
-    AsyncPool,
-    ClientConfig,
-    Endpoint,
-    asend_json,
-    astream_chunks,
-    async_client,
-    build_endpoint,
-    send_json,
-    stream_chunks,
-    sync_client,
-)
+from langchain_nebula._transport import Endpoint, encode_json
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "ChatNebula"]
 
 DEFAULT_MODEL: Final = "meta-llama/Llama-3.3-70B-Instruct"
-DEFAULT_BASE_URL: Final = "https://inference.nebulablock.com/v1"
-_NEBULA_HOST: Final = "inference.nebulablock.com"
+_CHAT_PATH: Final = "/chat/completions"
 
 # Sampling fields sent only when set, under their wire names.
 _SAMPLING_FIELDS: Final = (
@@ -81,13 +69,29 @@ _SAMPLING_FIELDS: Final = (
     "logprobs",
     "top_logprobs",
 )
-# json.dumps with options builds a new encoder per call; build ours once.
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Request fields of OpenAI-compatible servers (vLLM's sampling extras, mostly) that are
+# not ChatNebula fields: passed as keywords they are meant, not misspelt.
+_SERVER_FIELDS: Final = frozenset(
+    {
+        "top_k",
+        "min_p",
+        "repetition_penalty",
+        "length_penalty",
+        "min_tokens",
+        "best_of",
+        "ignore_eos",
+        "chat_template_kwargs",
+        "user",
+        "logit_bias",
+        "response_format",
+        "service_tier",
+    }
+)
 # Call-time keywords that steer this class rather than go on the wire.
 _CONTROL_KWARGS: Final = frozenset({"stream", "stream_usage"})
 
 
-class ChatNebula(BaseChatModel):
+class ChatNebula(NebulaConnection, BaseChatModel):
     """Chat model for the Nebula Block inference API (OpenAI-compatible).
 
     Setup:
@@ -166,16 +170,6 @@ class ChatNebula(BaseChatModel):
 
     model: str = Field(default=DEFAULT_MODEL, alias="model_name")
     """Model id, as Nebula lists it. Unknown ids are passed through, never rejected."""
-    api_key: SecretStr | None = Field(
-        default_factory=secret_from_env("NEBULA_API_KEY", default=None),
-        alias="nebula_api_key",
-    )
-    """API key; defaults to the ``NEBULA_API_KEY`` environment variable."""
-    base_url: str = Field(
-        default_factory=from_env("NEBULA_BASE_URL", default=DEFAULT_BASE_URL),
-        alias="nebula_api_base",
-    )
-    """API root ending in ``/v1``; defaults to ``NEBULA_BASE_URL`` or Nebula's."""
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     """Sampling temperature."""
     max_tokens: int | None = Field(default=None, ge=1)
@@ -196,63 +190,72 @@ class ChatNebula(BaseChatModel):
     """Whether to return log-probabilities of the output tokens."""
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     """How many alternatives per token to return with ``logprobs``."""
-    timeout: float | httpx.Timeout | None = Field(default=None, alias="request_timeout")
-    """Seconds or an ``httpx.Timeout``; ``None`` means 5 s connect, 600 s read."""
-    max_retries: int = Field(default=2, ge=0)
-    """Retries after the first attempt on transient failures."""
     streaming: bool = False
     """Whether ``invoke`` streams under the hood (callbacks see every token)."""
     stream_usage: bool = True
     """Whether streams ask for and report token usage."""
+    stream_chunk_timeout: float | None = Field(default=120.0, gt=0)
+    """Seconds a stream may go without a complete event (keep-alive comments and bytes
+    that never finish an event do not count) before it fails with
+    ``NebulaTimeoutError``; ``None`` for no limit. Default 120 s."""
+    include_response_headers: bool = False
+    """Put the HTTP response headers in ``response_metadata["headers"]`` (on invoke, and
+    on the first chunk of a stream): rate-limit counters, a proxy's call id and cost."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """Extra top-level request fields (e.g. vLLM's ``top_k``, ``min_p``)."""
+    """Extra top-level request fields (e.g. vLLM's ``top_k``, ``min_p``). Unknown
+    constructor keywords land here too, with a warning."""
     extra_body: dict[str, Any] | None = None
     """Fields merged into the request body last; overrides everything else."""
-    default_headers: dict[str, str] | None = None
-    """Headers sent with every request."""
     reasoning_parser: ReasoningParser = "auto"
-    """Where reasoning models' thinking is found: ``"field"`` reads the server's
-    ``reasoning_content``/``reasoning`` fields; ``"think_tags"`` also splits
-    ``<think>…</think>`` out of the content (the opening tag may be missing);
-    ``"none"`` leaves the answer exactly as sent; ``"auto"`` (default) uses
-    ``"think_tags"`` for models known to think in tags (DeepSeek-R1 family, QwQ) and
-    ``"field"`` for every other model, so no other model's text is ever split."""
+    """Where reasoning models' thinking is read from. Text is reasoning only when the
+    reply shows it is: ``"auto"`` (default) reads a ``reasoning_content``/``reasoning``
+    field, a ``<think>`` section that opens the reply, and, for models known to think
+    in tags (DeepSeek-R1 family, QwQ, Qwen3), the text before a ``</think>``;
+    ``"think_tags"`` applies that last rule to every model; ``"field"`` reads only the
+    fields; ``"none"`` leaves the reply exactly as sent. See docs/chat.md."""
     reasoning_in_history: bool = False
     """Send earlier AI messages' reasoning back as ``reasoning_content`` (for servers
     that require it); by default reasoning is not sent back."""
-    http_client: httpx.Client | None = Field(default=None, exclude=True)
-    """A sync httpx client to use instead of the shared pooled one."""
-    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
-    """An async httpx client to use instead of the per-event-loop pooled one."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(
+        populate_by_name=True,
+        arbitrary_types_allowed=True,
+        hide_input_in_errors=True,
+        validate_assignment=True,
+    )
 
-    _endpoint: Endpoint = PrivateAttr()
-    _client_config: ClientConfig = PrivateAttr()
-    _needs_key: bool = PrivateAttr(default=False)
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_unknown_keywords(cls, values: Any) -> Any:
+        """Moves keywords that are not fields to ``model_kwargs``, with a warning."""
+        if not isinstance(values, dict):
+            return values
+        known = _known_names(cls)
+        # Underscored names are LangChain's own caches (seen on assignment), not input.
+        unknown = [name for name in values if name not in known and not name.startswith("_")]
+        if not unknown:
+            return values
+        values = dict(values)
+        extra = dict(values.get("model_kwargs") or {})
+        for name in unknown:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]!r}?" if close and name not in _SERVER_FIELDS else ""
+            msg = (
+                f"ChatNebula has no parameter {name!r}{hint} It was moved to model_kwargs "
+                "and will be sent as a top-level request field."
+            )
+            warnings.warn(msg, UserWarning, stacklevel=_user_stacklevel())
+            extra[name] = values.pop(name)
+        values["model_kwargs"] = extra
+        return values
 
     @model_validator(mode="after")
-    def _normalise(self) -> Self:
+    def _check(self) -> Self:
         clash = set(self.model_kwargs) & set(type(self).model_fields)
         if clash:
             msg = f"pass {sorted(clash)} as ChatNebula arguments, not in model_kwargs"
             raise ValueError(msg)
-        secret = self.api_key.get_secret_value() if self.api_key else None
-        base_url = self.base_url.rstrip("/")
-        self._endpoint = build_endpoint(
-            f"{base_url}/chat/completions",
-            secret=secret,
-            max_retries=self.max_retries,
-            extra_headers=self.default_headers,
-        )
-        self._needs_key = secret is None and httpx.URL(base_url).host == _NEBULA_HOST
-        if self.timeout is None:
-            timeout = DEFAULT_TIMEOUT
-        elif isinstance(self.timeout, httpx.Timeout):
-            timeout = self.timeout
-        else:
-            timeout = httpx.Timeout(self.timeout)
-        self._client_config = ClientConfig.build(timeout)
+        self._wired()  # connection settings fail here, at construction, not on first use
         return self
 
     @property
@@ -270,11 +273,6 @@ class ChatNebula(BaseChatModel):
         return ["langchain_nebula", "chat_models"]
 
     @property
-    def lc_secrets(self) -> dict[str, str]:
-        """Constructor arguments that are secrets, and where to load them from."""
-        return {"api_key": "NEBULA_API_KEY"}
-
-    @property
     def _default_params(self) -> dict[str, Any]:
         params = {
             name: value for name in _SAMPLING_FIELDS if (value := getattr(self, name)) is not None
@@ -287,7 +285,7 @@ class ChatNebula(BaseChatModel):
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
-            ls_provider="nebula",
+            ls_provider=PROVIDER,
             ls_model_name=kwargs.get("model") or self.model,
             ls_model_type="chat",
         )
@@ -448,9 +446,10 @@ class ChatNebula(BaseChatModel):
             if not output:
                 continue
             combined["model_name"] = output.get("model_name") or combined["model_name"]
-            for key, value in (output.get("token_usage") or {}).items():
-                if isinstance(value, int):
-                    totals[key] = totals.get(key, 0) + value
+            usage = output.get("token_usage")
+            for key, value in usage.items() if isinstance(usage, Mapping) else ():
+                if not isinstance(value, Mapping | list | None):
+                    totals[key] = totals.get(key, 0) + token_count(value)
         if totals:
             combined["token_usage"] = totals
         return combined
@@ -462,17 +461,11 @@ class ChatNebula(BaseChatModel):
         kwargs: dict[str, Any],
         *,
         stream: bool,
-    ) -> tuple[bytes, ReasoningForm]:
+    ) -> tuple[bytes, ReasoningMode]:
         """Builds the JSON body and picks how to read reasoning from the answer.
 
         Raises ``ValueError`` on bad input, before any I/O.
         """
-        if self._needs_key:
-            msg = (
-                "No Nebula API key: set the NEBULA_API_KEY environment variable "
-                "or pass api_key=... to ChatNebula"
-            )
-            raise NebulaAuthenticationError(msg)
         wire_messages = map_messages(messages, reasoning_in_history=self.reasoning_in_history)
         payload: dict[str, Any] = {**self._default_params, "messages": wire_messages}
         for key, value in kwargs.items():
@@ -481,32 +474,46 @@ class ChatNebula(BaseChatModel):
         if stop is not None:
             payload["stop"] = stop
         if stream:
-            if (payload.get("n") or 1) > 1:
-                msg = "n > 1 cannot be streamed; use invoke/generate for several choices"
-                raise ValueError(msg)
             payload["stream"] = True
             if kwargs.get("stream_usage", self.stream_usage):
                 payload.setdefault("stream_options", {"include_usage": True})
         if self.extra_body:
             payload.update(self.extra_body)
-        body = _encode_json(payload).encode()
-        return body, self._reasoning_form(str(payload["model"]))
+        if stream and (payload.get("n") or 1) > 1:
+            msg = "n > 1 cannot be streamed; use invoke/generate for several choices"
+            raise ValueError(msg)
+        return encode_json(payload), self._reasoning_mode(payload)
 
-    def _reasoning_form(self, model: str) -> ReasoningForm:
-        if self.reasoning_parser == "auto":
-            return "think_tags" if reasoning_form_for(model) == "think_tags" else "field"
-        return self.reasoning_parser
+    def _reasoning_mode(self, payload: Mapping[str, Any]) -> ReasoningMode:
+        parser = self.reasoning_parser
+        if parser == "think_tags":
+            return "tags"
+        if parser != "auto":
+            return parser
+        template = payload.get("chat_template_kwargs")
+        thinking_off = isinstance(template, Mapping) and template.get("enable_thinking") is False
+        if not thinking_off and reasoning_form_for(str(payload.get("model"))) == "think_tags":
+            return "tags"
+        return "leading_tag"
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         return profile_for(self.model)
 
-    def _sync_client(self) -> httpx.Client:
-        return self.http_client or sync_client(self._client_config)
+    def _chat_endpoint(self) -> Endpoint:
+        return self._endpoint(_CHAT_PATH, stream_chunk_timeout=self.stream_chunk_timeout)
 
-    def _async_pool(self) -> AsyncPool:
-        if self.http_async_client is not None:
-            return AsyncPool(self.http_async_client)
-        return async_client(self._client_config)
+    def _parser_factory(
+        self, mode: ReasoningMode, endpoint: Endpoint
+    ) -> Callable[[httpx.Headers], StreamParser]:
+        keep_headers = self.include_response_headers
+        redactor = endpoint.redactor
+
+        def new_parser(headers: httpx.Headers) -> StreamParser:
+            return StreamParser(
+                mode=mode, redactor=redactor, headers=headers if keep_headers else None
+            )
+
+        return new_parser
 
     def _generate(
         self,
@@ -515,9 +522,9 @@ class ChatNebula(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body, reasoning = self._request_body(messages, stop, kwargs, stream=False)
-        data = send_json(self._sync_client(), self._endpoint, body)
-        return map_completion(data, reasoning)
+        body, mode = self._request_body(messages, stop, kwargs, stream=False)
+        data, headers = self._call_json(self._chat_endpoint(), body)
+        return map_completion(data, mode, headers if self.include_response_headers else None)
 
     async def _agenerate(
         self,
@@ -526,9 +533,9 @@ class ChatNebula(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body, reasoning = self._request_body(messages, stop, kwargs, stream=False)
-        data = await asend_json(self._async_pool(), self._endpoint, body)
-        return map_completion(data, reasoning)
+        body, mode = self._request_body(messages, stop, kwargs, stream=False)
+        data, headers = await self._acall_json(self._chat_endpoint(), body)
+        return map_completion(data, mode, headers if self.include_response_headers else None)
 
     def _stream(
         self,
@@ -537,9 +544,10 @@ class ChatNebula(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        body, reasoning = self._request_body(messages, stop, kwargs, stream=True)
-        new_parser = partial(StreamParser, secret=self._endpoint.secret, reasoning=reasoning)
-        for chunk in stream_chunks(self._sync_client(), self._endpoint, body, new_parser):
+        body, mode = self._request_body(messages, stop, kwargs, stream=True)
+        endpoint = self._chat_endpoint()
+        new_parser = self._parser_factory(mode, endpoint)
+        for chunk in self._call_stream(endpoint, body, new_parser):
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -551,9 +559,34 @@ class ChatNebula(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        body, reasoning = self._request_body(messages, stop, kwargs, stream=True)
-        new_parser = partial(StreamParser, secret=self._endpoint.secret, reasoning=reasoning)
-        async for chunk in astream_chunks(self._async_pool(), self._endpoint, body, new_parser):
+        body, mode = self._request_body(messages, stop, kwargs, stream=True)
+        endpoint = self._chat_endpoint()
+        new_parser = self._parser_factory(mode, endpoint)
+        async for chunk in self._acall_stream(endpoint, body, new_parser):
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
+
+
+def _known_names(cls: type[BaseModel]) -> frozenset[str]:
+    names: set[str] = set()
+    for name, info in cls.model_fields.items():
+        names.add(name)
+        if info.alias:
+            names.add(info.alias)
+    return frozenset(names)
+
+
+def _user_stacklevel() -> int:
+    """How far up the stack the user's constructor call is (past pydantic and us)."""
+    import sys
+
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(("langchain_nebula", "langchain_core", "pydantic")):
+            return level
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 
 from langchain_nebula import ChatNebula
-from langchain_nebula._streaming import StreamParser
 from tests.scripted_server import ScriptedServer, chunk, completion, sse
+from tests.stream_helpers import run_stream
 
 Make = Callable[..., ChatNebula]
 R1 = "deepseek-ai/DeepSeek-R1"
@@ -137,7 +137,9 @@ def test_streamed_reasoning_fields_arrive_as_produced(
         )
     )
     chunks = list(make_model(model=R1).stream("?"))
-    assert chunks[0].additional_kwargs == {"reasoning_content": "First, "}
+    # Trailing whitespace is held until text follows it (dropped if the section ends).
+    assert chunks[0].additional_kwargs == {"reasoning_content": "First,"}
+    assert chunks[1].additional_kwargs == {"reasoning_content": " think."}
     merged = reduce(add, chunks)
     assert (merged.content, merged.additional_kwargs["reasoning_content"]) == (
         "Answer.",
@@ -145,14 +147,14 @@ def test_streamed_reasoning_fields_arrive_as_produced(
     )
 
 
-def test_streamed_think_tags_reasoning_is_not_held_to_the_end(
+def test_streamed_reasoning_after_an_opening_tag_arrives_as_produced(
     server: ScriptedServer, make_model: Make
 ) -> None:
     server.reply_stream(
         sse(
             *[
                 chunk({"content": text}, model=R1)
-                for text in ["Step one. ", "Step two.", "</think>", "Done."]
+                for text in ["<think>Step one. ", "Step two.", "</think>", "Done."]
             ]
         )
     )
@@ -164,6 +166,26 @@ def test_streamed_think_tags_reasoning_is_not_held_to_the_end(
         "Done.",
         "Step one. Step two.",
     )
+
+
+def test_streamed_reasoning_without_an_opening_tag_is_held_until_it_closes(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    # Until </think> arrives the text could be the answer (a reply that never thinks),
+    # so it is held back rather than shown as reasoning and then taken back.
+    server.reply_stream(
+        sse(
+            *[
+                chunk({"content": text}, model=R1)
+                for text in ["Step one. ", "Step two.", "</think>", "Done."]
+            ]
+        )
+    )
+    chunks = [c for c in make_model(model=R1).stream("?") if c.text or c.additional_kwargs]
+    assert [(c.additional_kwargs.get("reasoning_content"), c.text) for c in chunks] == [
+        ("Step one. Step two.", ""),
+        (None, "Done."),
+    ]
 
 
 def test_history_reasoning_is_not_sent_back_by_default(
@@ -250,10 +272,7 @@ ANSWER_TEXT = st.text(alphabet="def uvw!\n", min_size=1, max_size=30).filter(lam
 
 
 def run_parser(pieces: list[bytes]) -> list[AIMessageChunk]:
-    parser = StreamParser(reasoning="think_tags")
-    chunks = [c.message for piece in pieces for c in parser.feed(piece)]
-    chunks += [c.message for c in parser.end()]
-    return chunks  # type: ignore[return-value]
+    return [c.message for c in run_stream(pieces, mode="tags")]  # type: ignore[misc]
 
 
 def stream_body(content: str, cuts: list[int]) -> list[bytes]:

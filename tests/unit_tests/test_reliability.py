@@ -33,8 +33,8 @@ from langchain_nebula import (
     NebulaTimeoutError,
 )
 from langchain_nebula._messages import map_messages
-from langchain_nebula._streaming import StreamParser
 from tests.scripted_server import Reply, ScriptedServer, completion, generic_reply, text_stream
+from tests.stream_helpers import run_stream
 
 Make = Callable[..., ChatNebula]
 RATE_LIMITED = {"error": {"message": "slow down", "code": "429"}}
@@ -141,9 +141,9 @@ def test_huge_response_is_read_whole(server: ScriptedServer, make_model: Make) -
 def test_one_huge_stream_event_is_refused_not_buffered_forever(
     server: ScriptedServer, make_model: Make
 ) -> None:
-    server.reply_stream([b"data: " + b"x" * (33 * 1024 * 1024)])
-    with pytest.raises(NebulaStreamError, match="exceeded"):
-        list(make_model().stream("Hi"))
+    server.reply_stream([b"data: " + b"x" * (2 * 1024 * 1024)])
+    with pytest.raises(NebulaStreamError, match="exceeded 1048576 bytes"):
+        list(make_model(max_response_bytes=1024 * 1024).stream("Hi"))
 
 
 async def test_cancellation_is_not_retried_or_swallowed(
@@ -314,9 +314,7 @@ def test_any_chunking_of_a_stream_gives_the_same_chunks(cuts: list[int]) -> None
     body = b"".join(text_stream("Hé", "llo ", "wörld", "!"))
 
     def run(pieces: list[bytes]) -> list[tuple[str, Any]]:
-        parser = StreamParser()
-        out = [c for p in pieces for c in parser.feed(p)] + parser.end()
-        return [(c.text, c.message.usage_metadata) for c in out]
+        return [(c.text, c.message.usage_metadata) for c in run_stream(pieces)]
 
     bounds = sorted({0, len(body), *[c % (len(body) + 1) for c in cuts]})
     assert run([body[a:b] for a, b in itertools.pairwise(bounds)]) == run([body])
@@ -372,13 +370,33 @@ def test_a_stale_pooled_connection_is_resent_at_once(
     server: ScriptedServer, make_model: Make
 ) -> None:
     # llama.cpp closes keep-alive connections after a stream; the next request on the
-    # pooled connection then sees the server hang up without a response.
+    # pooled connection then sees the server hang up without a response. It never
+    # reached the server, so it is resent at once, even with max_retries=0.
+    model = make_model(max_retries=0)
+    server.reply_json(completion("first"))
+    assert model.invoke("Hi").content == "first"
     server.replies.append(Reply(hang_up=True))
     server.reply_json(completion("resent"))
     started = time.monotonic()
-    assert make_model(max_retries=0).invoke("Hi").content == "resent"
+    assert model.invoke("Hi").content == "resent"
     assert time.monotonic() - started < 0.4  # no backoff
-    assert len(server.requests) == 2
+    assert len(server.requests) == 3
+    assert server.requests[1].peer == server.requests[0].peer  # the reused connection
+    assert server.requests[2].peer != server.requests[1].peer
+
+
+def test_a_new_connection_closed_without_an_answer_is_not_resent(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    from langchain_nebula import NebulaConnectionError
+
+    # On a fresh connection the server may have done the work before hanging up:
+    # max_retries=0 means exactly one request reaches it.
+    server.replies.append(Reply(hang_up=True))
+    server.reply_json(completion("never"))
+    with pytest.raises(NebulaConnectionError, match="without sending a response"):
+        make_model(max_retries=0).invoke("Hi")
+    assert len(server.requests) == 1
 
 
 def test_a_server_that_keeps_hanging_up_still_fails(
@@ -386,8 +404,11 @@ def test_a_server_that_keeps_hanging_up_still_fails(
 ) -> None:
     from langchain_nebula import NebulaConnectionError
 
+    model = make_model(max_retries=0)
+    server.reply_json(completion("first"))
+    model.invoke("Hi")
     for _ in range(3):
         server.replies.append(Reply(hang_up=True))
     with pytest.raises(NebulaConnectionError, match="without sending a response"):
-        make_model(max_retries=0).invoke("Hi")
-    assert len(server.requests) == 2
+        model.invoke("Hi")
+    assert len(server.requests) == 3  # the first, one on the reused connection, one resend

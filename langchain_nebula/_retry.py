@@ -1,0 +1,133 @@
+"""The retry decision: when to try a failed request again, and after how long. Pure.
+
+``Retrying`` holds one logical request's retry state and returns waits; it never
+sleeps, so the sync and async transports share it and differ only in how they wait.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timezone
+
+from langchain_nebula._body import deadline_error
+from langchain_nebula._exceptions import NebulaError
+from langchain_nebula._provider import PROVIDER_NAME
+
+__all__ = ["RetryPolicy", "Retrying", "retry_after_seconds"]
+
+logger = logging.getLogger("langchain_nebula")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When and how long to wait before retrying a failed request.
+
+    Attributes:
+        max_retries: Retries after the first attempt (not attempts).
+        max_wait: The longest server-requested wait honoured; a longer one fails at once.
+        initial_backoff: The first backoff when the server names no wait.
+        max_backoff: The cap on the exponential backoff.
+        total_timeout: Seconds the whole call (all attempts and waits) may take.
+    """
+
+    max_retries: int = 2
+    max_wait: float = 60.0
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+    total_timeout: float | None = None
+
+    def begin(self) -> Retrying:
+        """Starts the retry bookkeeping for one logical request."""
+        return Retrying(self)
+
+
+class Retrying:
+    """The retry state of one logical request (sans-I/O: it returns waits, never sleeps)."""
+
+    __slots__ = ("_policy", "_resent_unsent", "deadline", "retries")
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self.retries = 0
+        self._resent_unsent = False
+        total = policy.total_timeout
+        self.deadline = None if total is None else time.monotonic() + total
+
+    def wait_or_raise(self, error: NebulaError) -> float:
+        """Returns the seconds to wait before the next attempt, or raises ``error``."""
+        policy = self._policy
+        if error.unsent and not self._resent_unsent:
+            # Once per request, at once and not counted: the request never reached the
+            # server (a reused connection it had closed), so this is not a retry.
+            self._resent_unsent = True
+            return 0.0
+        if not error.retryable or self.retries >= policy.max_retries:
+            raise error
+        wait = error.retry_after
+        if wait is not None and wait > policy.max_wait:
+            error.message += f" (the server asked to retry after {wait:.0f} s; not waiting)"
+            raise error
+        if wait is None:
+            backoff = min(policy.initial_backoff * 2.0**self.retries, policy.max_backoff)
+            wait = backoff * (1.0 - 0.25 * random.random())
+        if self.deadline is not None and time.monotonic() + wait >= self.deadline:
+            error.message += " (no time left to retry within total_timeout)"
+            raise error
+        self.retries += 1
+        logger.debug(
+            "%s request failed (%s); retry %d of %d in %.2f s",
+            PROVIDER_NAME,
+            error.message,
+            self.retries,
+            policy.max_retries,
+            wait,
+        )
+        return wait
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (raising once it has passed), or ``None``."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise deadline_error()
+        return left
+
+
+def _finite_seconds(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Reads ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
+
+    Values that are not a finite, non-negative wait (``nan``, ``inf``, ``-1``,
+    garbage) are treated as absent. A date without a zone is UTC.
+    """
+    if (millis := headers.get("retry-after-ms")) is not None:
+        seconds = _finite_seconds(millis)
+        if seconds is not None:
+            return seconds / 1000.0
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    seconds = _finite_seconds(value)
+    if seconds is not None:
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(when.timestamp() - time.time(), 0.0)

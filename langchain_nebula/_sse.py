@@ -1,0 +1,107 @@
+r"""Server-sent events framing: a push parser from body bytes to event data. Pure.
+
+Generic wire framing, nothing about chat: the transport feeds body bytes in whatever
+pieces the network delivers (a piece may end inside a UTF-8 character or between the
+``\r`` and ``\n`` of a line end) and gets back the ``data`` of each completed event.
+"""
+
+from __future__ import annotations
+
+from langchain_nebula._exceptions import NebulaStreamError
+
+__all__ = ["SSEDecoder"]
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class SSEDecoder:
+    r"""Splits an SSE byte stream into the ``data`` payloads of its events.
+
+    Only ``data:`` fields matter to these APIs; comments (``: keep-alive``) and the
+    ``event``/``id``/``retry`` fields are skipped. A UTF-8 byte order mark before the
+    first event is ignored, as the SSE standard requires.
+
+    Args:
+        max_event_bytes: The largest event (or unfinished line) buffered; a larger one
+            raises ``NebulaStreamError`` rather than growing memory without bound.
+
+    Example:
+        .. code-block:: python
+
+            decoder = SSEDecoder()
+            decoder.feed(b'data: {"a": 1}\n\nda')  # [b'{"a": 1}']
+            decoder.feed(b"ta: [DONE]\n\n")  # [b"[DONE]"]
+            decoder.end()  # []
+    """
+
+    __slots__ = ("_data", "_limit", "_pending", "_pending_size", "_size", "_started")
+
+    def __init__(self, max_event_bytes: int = 32 * 1024 * 1024) -> None:
+        # Pieces of an unfinished line, joined only once the line ends, so a long line
+        # arriving in many pieces costs linear, not quadratic, time.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._data: list[bytes] = []
+        self._size = 0
+        self._limit = max_event_bytes
+        self._started = False
+
+    def feed(self, piece: bytes) -> list[bytes]:
+        """Returns the data of every event that ``piece`` completes."""
+        if not self._started:
+            piece = self._skip_bom(piece)
+        if b"\n" not in piece and b"\r" not in piece:
+            self._hold(piece)
+            return []
+        buffer = b"".join((*self._pending, piece)) if self._pending else piece
+        self._pending = []
+        self._pending_size = 0
+        if b"\r" in buffer:
+            # A trailing CR may be the first half of CRLF: wait for the next piece.
+            held = buffer.endswith(b"\r")
+            if held:
+                buffer = buffer[:-1]
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if held:
+                buffer += b"\r"
+        lines = buffer.split(b"\n")
+        self._hold(lines.pop())
+        events: list[bytes] = []
+        for line in lines:
+            if not line:
+                if self._data:
+                    events.append(self._data[0] if len(self._data) == 1 else b"\n".join(self._data))
+                    self._data = []
+                    self._size = 0
+            elif line.startswith(b"data:"):
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                self._size += len(value)
+                if self._size > self._limit:
+                    msg = f"a stream event exceeded {self._limit} bytes"
+                    raise NebulaStreamError(msg)
+                self._data.append(value)
+        return events
+
+    def end(self) -> list[bytes]:
+        """Call when the body ends; returns an event left unterminated."""
+        return self.feed(b"\n\n") if self._pending or self._data else []
+
+    def _skip_bom(self, piece: bytes) -> bytes:
+        # The mark may itself arrive split; decide once three bytes (or a mismatch) are in.
+        seen = b"".join((*self._pending, piece))
+        if len(seen) < len(_BOM) and _BOM.startswith(seen):
+            self._pending = [seen] if seen else []
+            self._pending_size = len(seen)
+            return b""
+        self._started = True
+        self._pending = []
+        self._pending_size = 0
+        return seen[len(_BOM) :] if seen.startswith(_BOM) else seen
+
+    def _hold(self, partial_line: bytes) -> None:
+        if partial_line:
+            self._pending.append(partial_line)
+            self._pending_size += len(partial_line)
+            if self._pending_size > self._limit:
+                msg = f"a stream line exceeded {self._limit} bytes without ending"
+                raise NebulaStreamError(msg)
