@@ -31,7 +31,7 @@ ReasoningParser = Literal["auto", "think_tags", "field", "none"]
 ReasoningMode = Literal["tags", "leading_tag", "field", "none"]
 """What one reply is read with: ``"tags"`` — fields, a leading opening tag, or text
 before ``</think>``; ``"leading_tag"`` — fields or a leading opening tag; ``"field"`` —
-fields only; ``"none"`` — nothing is reasoning."""
+fields only; ``"none"`` — a field passed through verbatim, the content as sent."""
 
 _OPENERS = (("<think>", "</think>"), ("<thinking>", "</thinking>"))
 _IMPLICIT_CLOSE = "</think>"

@@ -202,8 +202,8 @@ def split_content(
     text: str, field: str | None, mode: ReasoningMode, finish_reason: Any
 ) -> tuple[str, str, bool]:
     """(reasoning, answer, ended inside reasoning) of a whole reply, by the rule."""
-    if mode == "none":
-        return "", text, False
+    if mode == "none":  # as sent: a server's reasoning field, verbatim, and the content
+        return field or "", text, False
     if field is not None:
         reasoning = field.strip()
         return reasoning, text.lstrip() if reasoning else text, False
@@ -280,7 +280,7 @@ def _map_choice(
         raise NebulaResponseError(msg, body=str(body)[:500])
     finish_reason = choice.get("finish_reason")
     read = message_text(message.get("content"), where)
-    field = reasoning_field(message) if mode != "none" else None
+    field = reasoning_field(message)
     reasoning, content, unfinished = split_content(read.text, field, mode, finish_reason)
     metadata = response_metadata(body, finish_reason, headers)
     if unfinished:

@@ -59,7 +59,7 @@ class StreamParser:
         "_headers",
         "_id",
         "_named_calls",
-        "_reads_fields",
+        "_raw",
         "_redactor",
         "_splitter",
         "_strip_answer",
@@ -75,7 +75,7 @@ class StreamParser:
         redactor: Redactor | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._reads_fields = mode != "none"
+        self._raw = mode == "none"
         self._splitter = (
             ReasoningSplitter(implicit_open=mode == "tags")
             if mode in ("tags", "leading_tag")
@@ -162,9 +162,12 @@ class StreamParser:
         if isinstance(refusal := delta.get("refusal"), str) and refusal:
             additional["refusal"] = additional.get("refusal", "") + refusal
         reasoning = ""
-        if self._reads_fields and (field := reasoning_field(delta)) is not None:
-            reasoning, held = self._field_text(field)
-            content = held + content
+        if (field := reasoning_field(delta)) is not None:
+            if self._raw:
+                reasoning = field
+            else:
+                reasoning, held = self._field_text(field)
+                content = held + content
         splitter = self._splitter
         if splitter is not None and content:
             reasoning_part, content = splitter.feed(content)
@@ -270,6 +273,8 @@ class StreamParser:
         usage = map_usage(self._usage) if self._usage else None
         reasoning, content = ("", "")
         metadata: dict[str, Any] = {"model_provider": PROVIDER}
+        if self._usage:
+            metadata["token_usage"] = dict(self._usage)  # as invoke reports it
         if self._splitter is not None:  # no finish_reason came: the reply just ended
             reasoning, content = self._splitter.end(None)
             if self._splitter.unfinished:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import difflib
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from operator import itemgetter
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -22,15 +21,8 @@ from langchain_core.language_models import (
     ModelProfile,
 )
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
-from langchain_core.output_parsers.base import OutputParserLike
-from langchain_core.output_parsers.openai_tools import (
-    JsonOutputKeyToolsParser,
-    PydanticToolsParser,
-)
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
-from langchain_core.utils.pydantic import is_basemodel_subclass
+from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from typing_extensions import Self
 
@@ -41,13 +33,12 @@ from langchain_nebula._provider import DEFAULT_BASE_URL, PROVIDER
 from langchain_nebula._reasoning import ReasoningMode, ReasoningParser
 from langchain_nebula._responses import map_completion, token_count
 from langchain_nebula._streaming import StreamParser
+from langchain_nebula._structured import structured_output
 from langchain_nebula._tools import (
     ToolChoice,
     ToolLike,
     format_tools,
-    json_schema_format,
     normalise_tool_choice,
-    schema_name,
 )
 from langchain_nebula._transport import Endpoint, encode_json
 
@@ -373,7 +364,9 @@ class ChatNebula(NebulaConnection, BaseChatModel):
 
         Returns:
             A runnable producing the parsed object (or the ``include_raw`` dict).
-            Streaming yields progressively more complete objects for dict schemas.
+            Streamed, a Pydantic schema yields one object, once it is complete and
+            valid; a dict schema (TypedDict, JSON schema) yields progressively more
+            complete dicts, which are partial until the last.
 
         Raises:
             ValueError: If ``method`` is not one of the three above.
@@ -391,52 +384,8 @@ class ChatNebula(NebulaConnection, BaseChatModel):
 
                 model.with_structured_output(City).invoke("Where is the Louvre?")
         """
-        model_class = (
-            cast("type[BaseModel]", schema)
-            if isinstance(schema, type) and is_basemodel_subclass(schema)
-            else None
-        )
-        trace = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
-        parser: OutputParserLike[Any]
-        if method == "function_calling":
-            name = schema_name(schema)
-            llm = self.bind_tools(
-                [schema],
-                tool_choice=name,
-                strict=strict,
-                ls_structured_output_format=trace,
-                **kwargs,
-            )
-            parser = (
-                PydanticToolsParser(tools=[model_class], first_tool_only=True)
-                if model_class
-                else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
-            )
-        elif method in ("json_schema", "json_mode"):
-            response_format = (
-                json_schema_format(schema, strict=strict)
-                if method == "json_schema"
-                else {"type": "json_object"}
-            )
-            llm = self.bind(
-                response_format=response_format, ls_structured_output_format=trace, **kwargs
-            )
-            parser = (
-                PydanticOutputParser(pydantic_object=model_class)
-                if model_class
-                else JsonOutputParser()
-            )
-        else:
-            msg = f"method must be 'json_schema', 'function_calling' or 'json_mode', not {method!r}"
-            raise ValueError(msg)
-        if not include_raw:
-            return llm | parser
-        parse = RunnablePassthrough.assign(
-            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
-        )
-        keep_raw = RunnablePassthrough.assign(parsed=lambda _: None)
-        return RunnableMap(raw=llm) | parse.with_fallbacks(
-            [keep_raw], exception_key="parsing_error"
+        return structured_output(
+            self, schema, include_raw=include_raw, method=method, strict=strict, **kwargs
         )
 
     def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None], /) -> dict[str, Any]:

@@ -184,6 +184,52 @@ def test_n_choices_become_generations(server: ScriptedServer, make_model: Make) 
     assert [g.text for g in result.generations[0]] == ["one", "two"]
     assert result.llm_output is not None
     assert result.llm_output["model_name"] == "meta-llama/Llama-3.3-70B-Instruct"
+    # One message per choice, each with its own id: LangGraph replaces history
+    # entries that share an id, so equal ids would lose all but one answer.
+    ids = [g.message.id for g in result.generations[0]]  # type: ignore[attr-defined]
+    assert ids == [
+        "chatcmpl-7ba48f119a564f4ea02b6a41386a3e40-0",
+        "chatcmpl-7ba48f119a564f4ea02b6a41386a3e40-1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parts", "text", "extra"),
+    [
+        ([{"type": "text", "text": "Hel"}, {"type": "text", "text": "lo"}], "Hello", {}),
+        (["Hel", "lo"], "Hello", {}),
+        ([{"type": "refusal", "refusal": "I can't."}], "", {"refusal": "I can't."}),
+        (
+            [{"type": "text", "text": "See:"}, {"type": "image_url", "image_url": {"url": "x"}}],
+            "See:",
+            {"content_parts": [{"type": "image_url", "image_url": {"url": "x"}}]},
+        ),
+    ],
+    ids=["text-parts", "strings", "refusal", "other-parts-kept"],
+)
+def test_content_sent_as_a_list_of_parts_is_read_not_crashed_on(
+    server: ScriptedServer,
+    make_model: Make,
+    parts: list[object],
+    text: str,
+    extra: dict[str, object],
+) -> None:
+    server.reply_json(completion(parts))  # type: ignore[arg-type]
+    message = make_model().invoke("Hi")
+    assert (message.content, message.additional_kwargs) == (text, extra)
+
+
+def test_response_headers_are_reported_only_when_asked(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    headers = {"x-ratelimit-remaining-requests": "59", "x-litellm-call-id": "call-7"}
+    server.reply_json(completion("a"), headers=headers)
+    server.reply_json(completion("b"), headers=headers)
+    assert "headers" not in make_model().invoke("Hi").response_metadata
+    reported = make_model(include_response_headers=True).invoke("Hi").response_metadata["headers"]
+    assert reported["x-ratelimit-remaining-requests"] == "59"
+    assert reported["x-litellm-call-id"] == "call-7"
+    assert reported["content-type"] == "application/json"
 
 
 @pytest.mark.parametrize("tool_calls", [None, [], "absent"])

@@ -84,10 +84,11 @@ def test_a_model_that_does_not_reason_is_never_split(
 def test_reasoning_parser_none_leaves_everything_as_sent(
     server: ScriptedServer, make_model: Make
 ) -> None:
-    server.reply_json(think_completion("<think>hmm</think>ok", reasoning_content="field"))
+    server.reply_json(think_completion("<think>hmm</think>ok", reasoning_content=" field\n"))
     message = make_model(model=R1, reasoning_parser="none").invoke("?")
     assert message.content == "<think>hmm</think>ok"
-    assert message.additional_kwargs == {}
+    # A reasoning field is still the server's words: passed through, not dropped.
+    assert message.additional_kwargs == {"reasoning_content": " field\n"}
 
 
 def test_reasoning_parser_think_tags_applies_to_any_model(

@@ -17,6 +17,7 @@ from langchain_nebula import (
     NebulaStreamError,
 )
 from tests.scripted_server import (
+    Reply,
     ScriptedServer,
     chunk,
     completion,
@@ -299,3 +300,54 @@ async def test_astream_abandoned_releases_its_connection(
     await stream.aclose()
     assert (await model.ainvoke("Hi")).content == "next"
     await client.aclose()
+
+
+def test_response_headers_arrive_on_the_first_chunk_only(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    server.replies.append(
+        Reply(
+            200,
+            {"Content-Type": "text/event-stream", "x-litellm-call-id": "call-9"},
+            pieces=text_stream("a", "b"),
+        )
+    )
+    chunks = list(make_model(include_response_headers=True).stream("Hi"))
+    with_headers = [i for i, c in enumerate(chunks) if "headers" in c.response_metadata]
+    assert with_headers == [0]
+    assert chunks[0].response_metadata["headers"]["x-litellm-call-id"] == "call-9"
+    merged = reduce(add, chunks)
+    assert merged.response_metadata["headers"]["x-litellm-call-id"] == "call-9"
+
+
+def test_content_parts_in_a_delta_are_joined(server: ScriptedServer, make_model: Make) -> None:
+    server.reply_stream(
+        sse(chunk({"content": [{"type": "text", "text": "Hel"}, "lo"]}), chunk({"content": "!"}))
+    )
+    assert "".join(c.text for c in make_model().stream("Hi")) == "Hello!"
+
+
+def test_tool_arguments_sent_as_an_object_in_a_stream_are_read(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    server.reply_stream(
+        sse(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": {"city": "Québec"}},
+                        }
+                    ]
+                }
+            ),
+            chunk({}, finish_reason="tool_calls"),
+        )
+    )
+    merged = reduce(add, make_model().stream("Hi"))
+    assert merged.tool_calls == [  # type: ignore[attr-defined]
+        {"name": "f", "args": {"city": "Québec"}, "id": "c1", "type": "tool_call"}
+    ]

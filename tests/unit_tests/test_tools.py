@@ -392,3 +392,45 @@ def test_pydantic_v1_models_work_with_json_schema(server: ScriptedServer, make_m
     assert server.requests[0].json["response_format"]["json_schema"]["schema"]["properties"] == {
         "word": {"title": "Word", "type": "string"}
     }
+
+
+class City(BaseModel):
+    """A city and its country."""
+
+    name: str
+    country: str = ""
+
+
+@pytest.mark.parametrize("method", ["json_schema", "json_mode"])
+def test_streamed_pydantic_output_is_one_complete_validated_object(
+    server: ScriptedServer, make_model: Make, method: str
+) -> None:
+    # Partial JSON such as {"name": "Paris", "country": "Fr would validate as
+    # City(country='Fr') or City(country=''): objects that look complete but are not.
+    pieces = ['{"name": "Par', 'is", "coun', 'try": "Fr', 'ance"}']
+    server.reply_stream(
+        sse(*[chunk({"content": p}) for p in pieces], chunk({}, finish_reason="stop"))
+    )
+    streamed = list(make_model().with_structured_output(City, method=method).stream("?"))
+    assert streamed == [City(name="Paris", country="France")]
+
+
+async def test_astreamed_pydantic_function_calling_output_is_one_object(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    fragments = ['{"name": ', '"Paris", ', '"country": "Fr', 'ance"}']
+    events = [tool_delta("", id="t1", name="City")] + [tool_delta(f) for f in fragments]
+    server.reply_stream(sse(*events, chunk({}, finish_reason="tool_calls")))
+    structured = make_model().with_structured_output(City, method="function_calling")
+    streamed = [item async for item in structured.astream("?")]
+    assert streamed == [City(name="Paris", country="France")]
+
+
+def test_streamed_pydantic_output_that_does_not_validate_raises(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    from langchain_core.exceptions import OutputParserException
+
+    server.reply_stream(sse(chunk({"content": '{"country": "France"}'})))
+    with pytest.raises(OutputParserException):
+        list(make_model().with_structured_output(City).stream("?"))
