@@ -20,7 +20,15 @@ from typing import Any, TypeVar
 
 import httpx
 from langchain_core.utils import from_env, secret_from_env
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 from typing_extensions import Self
 
 from langchain_nebula._body import DEFAULT_MAX_RESPONSE_BYTES
@@ -56,6 +64,12 @@ T = TypeVar("T")
 # Characters a pasted key often carries at its ends that str.strip() keeps.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+_DOUBLE_AUTHORIZATION = (
+    "default_headers may not set Authorization when an API key is set: the key is sent "
+    "as 'Authorization: Bearer <key>'"
+)
 
 
 def _bad_header_character(value: str) -> str | None:
@@ -195,8 +209,9 @@ class NebulaConnection(BaseModel):
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024)
     """The largest response body accepted, after decompression (and the largest single
     stream event); a larger one raises ``NebulaResponseError``. Default 64 MiB."""
-    default_headers: dict[str, str] | None = Field(default=None, repr=False)
-    """Headers sent with every request. Not shown in ``repr``; an ``Authorization``
+    default_headers: dict[str, str] | None = Field(default=None, repr=False, exclude=True)
+    """Headers sent with every request. Never shown in ``repr`` nor serialized (they
+    may carry credentials: pass them again after ``load``); an ``Authorization``
     header is refused when an API key is set."""
     http_client: httpx.Client | None = Field(default=None, exclude=True)
     """A sync httpx client to use instead of the shared pooled one."""
@@ -228,16 +243,22 @@ class NebulaConnection(BaseModel):
 
     @field_validator("default_headers", mode="after")
     @classmethod
-    def _check_default_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        return None if value is None else _checked_headers(value)
+    def _check_default_headers(
+        cls, value: dict[str, str] | None, info: ValidationInfo
+    ) -> dict[str, str] | None:
+        # A field validator, so an error shows these headers, never the key.
+        if value is None:
+            return None
+        _checked_headers(value)
+        key = info.data.get("api_key")
+        if key is not None and any(name.lower() == "authorization" for name in value):
+            raise ValueError(_DOUBLE_AUTHORIZATION)
+        return value
 
     @property
     def lc_secrets(self) -> dict[str, str]:
         """Constructor arguments that are secrets, and where to load them from."""
-        secrets = {"api_key": API_KEY_ENV}
-        for name in self.default_headers or {}:
-            secrets[f"default_headers.{name}"] = f"NEBULA_HEADER_{name.upper().replace('-', '_')}"
-        return secrets
+        return {"api_key": API_KEY_ENV}
 
     def __getstate__(self) -> dict[Any, Any]:
         # What is derived is rebuilt on use; pickles and deep copies carry only fields.
@@ -293,11 +314,7 @@ class NebulaConnection(BaseModel):
             secret = checked_api_key(secret) or None
         extra = _checked_headers(dict(self.default_headers or {}))
         if secret is not None and any(name.lower() == "authorization" for name in extra):
-            msg = (
-                "default_headers may not set Authorization when an API key is set: the "
-                "key is sent as 'Authorization: Bearer <key>'"
-            )
-            raise ValueError(msg)
+            raise ValueError(_DOUBLE_AUTHORIZATION)
         if self.timeout is None:
             timeout = DEFAULT_TIMEOUT
         elif isinstance(self.timeout, httpx.Timeout):

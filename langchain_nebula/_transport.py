@@ -328,6 +328,38 @@ def _error_for(response: httpx.Response, raws: list[bytes], endpoint: Endpoint) 
     return error
 
 
+class _Replay(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body already in memory, served as a stream."""
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._content
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._content
+
+
+def _streamable(response: httpx.Response) -> httpx.Response:
+    """The response, or, if httpx already read it (mock transports' answers are read on
+    creation), the same answer as an unread stream, so one reading path serves both."""
+    if not response.is_stream_consumed:
+        return response
+    headers = [
+        (name, value)
+        for name, value in response.headers.multi_items()
+        if name.lower() not in ("content-encoding", "content-length")  # decoded already
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        stream=_Replay(response.content),
+        request=response.request,
+        extensions=response.extensions,
+    )
+
+
 def _check_length(response: httpx.Response, limit: int) -> None:
     length = response.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
@@ -338,7 +370,7 @@ def _open(client: httpx.Client, request: httpx.Request, endpoint: Endpoint) -> h
     watch = _ConnectWatch()
     request.extensions["trace"] = watch
     try:
-        response = client.send(request, stream=True)
+        response = _streamable(client.send(request, stream=True))
     except httpx.HTTPError as exc:
         raise _failed(exc, endpoint, watch) from None
     if response.is_success:
@@ -361,7 +393,7 @@ async def _aopen(
     watch = _ConnectWatch()
     request.extensions["trace"] = watch.atrace
     try:
-        response = await client.send(request, stream=True)
+        response = _streamable(await client.send(request, stream=True))
     except httpx.HTTPError as exc:
         raise _failed(exc, endpoint, watch) from None
     if response.is_success:

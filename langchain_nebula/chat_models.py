@@ -23,7 +23,7 @@ from langchain_core.language_models import (
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import Self
 
 from langchain_nebula._connection import NebulaConnection
@@ -240,12 +240,18 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         values["model_kwargs"] = extra
         return values
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        clash = set(self.model_kwargs) & set(type(self).model_fields)
+    @field_validator("model_kwargs", mode="after")
+    @classmethod
+    def _check_model_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # A field validator, so an error shows these arguments, never the key.
+        clash = set(value) & set(cls.model_fields)
         if clash:
             msg = f"pass {sorted(clash)} as ChatNebula arguments, not in model_kwargs"
             raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         self._wired()  # connection settings fail here, at construction, not on first use
         return self
 
