@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 from langchain_core.utils import from_env, secret_from_env
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -187,18 +188,20 @@ class NebulaConnection(BaseModel):
 
     api_key: SecretStr | None = Field(
         default_factory=secret_from_env(API_KEY_ENV, default=None),
-        alias="nebula_api_key",
+        validation_alias=AliasChoices("api_key", "nebula_api_key"),
         validate_default=True,
     )
     """API key; defaults to the ``NEBULA_API_KEY`` environment variable (see above for
     where that one is sent). Surrounding whitespace is removed."""
     base_url: str = Field(
         default_factory=from_env(BASE_URL_ENV, default=DEFAULT_BASE_URL),
-        alias="nebula_api_base",
+        validation_alias=AliasChoices("base_url", "nebula_api_base"),
     )
     """API root ending in ``/v1``; defaults to ``NEBULA_BASE_URL`` or Nebula's. May not
     carry credentials (``user:pass@``)."""
-    timeout: float | httpx.Timeout | None = Field(default=None, alias="request_timeout")
+    timeout: float | httpx.Timeout | None = Field(
+        default=None, validation_alias=AliasChoices("timeout", "request_timeout")
+    )
     """Seconds or an ``httpx.Timeout`` for each attempt; ``None`` means 5 s to connect
     and 600 s for the answer. Applied to your own ``http_client`` too when set."""
     max_retries: int = Field(default=2, ge=0)

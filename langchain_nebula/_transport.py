@@ -342,8 +342,11 @@ class _Replay(httpx.SyncByteStream, httpx.AsyncByteStream):
 
 
 def _streamable(response: httpx.Response) -> httpx.Response:
-    """The response, or, if httpx already read it (mock transports' answers are read on
-    creation), the same answer as an unread stream, so one reading path serves both."""
+    """The response as an unread stream, so one reading path serves every response.
+
+    httpx reads a mock transport's answers on creation; those are served again from
+    memory, already decoded.
+    """
     if not response.is_stream_consumed:
         return response
     headers = [

@@ -8,12 +8,19 @@ them into ``BaseChatModel``.
 from __future__ import annotations
 
 import difflib
+import logging
+import math
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
 import httpx
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.caches import BaseCache
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+    Callbacks,
+)
 from langchain_core.language_models import (
     BaseChatModel,
     LangSmithParams,
@@ -21,9 +28,20 @@ from langchain_core.language_models import (
     ModelProfile,
 )
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_core.runnables import Runnable
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
 from langchain_nebula._connection import NebulaConnection
@@ -34,7 +52,9 @@ from langchain_nebula._reasoning import ReasoningMode, ReasoningParser
 from langchain_nebula._responses import map_completion, token_count
 from langchain_nebula._streaming import StreamParser
 from langchain_nebula._structured import structured_output
+from langchain_nebula._tokens import ServerTokenizer, TokenCounting
 from langchain_nebula._tools import (
+    StructuredMethod,
     ToolChoice,
     ToolLike,
     format_tools,
@@ -43,6 +63,9 @@ from langchain_nebula._tools import (
 from langchain_nebula._transport import Endpoint, encode_json
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "ChatNebula"]
+
+_Model = TypeVar("_Model", bound=BaseModel)
+logger = logging.getLogger("langchain_nebula")
 
 DEFAULT_MODEL: Final = "meta-llama/Llama-3.3-70B-Instruct"
 _CHAT_PATH: Final = "/chat/completions"
@@ -159,7 +182,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
             # {'input_tokens': 9, 'output_tokens': 8, 'total_tokens': 17}
     """
 
-    model: str = Field(default=DEFAULT_MODEL, alias="model_name")
+    model: str = Field(default=DEFAULT_MODEL, validation_alias=AliasChoices("model", "model_name"))
     """Model id, as Nebula lists it. Unknown ids are passed through, never rejected."""
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     """Sampling temperature."""
@@ -167,7 +190,9 @@ class ChatNebula(NebulaConnection, BaseChatModel):
     """Maximum number of tokens to generate."""
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     """Nucleus sampling probability mass."""
-    stop: list[str] | str | None = Field(default=None, alias="stop_sequences")
+    stop: list[str] | str | None = Field(
+        default=None, validation_alias=AliasChoices("stop", "stop_sequences")
+    )
     """Stop sequences."""
     seed: int | None = None
     """Seed for sampling, where the model supports it."""
@@ -207,6 +232,11 @@ class ChatNebula(NebulaConnection, BaseChatModel):
     reasoning_in_history: bool = False
     """Send earlier AI messages' reasoning back as ``reasoning_content`` (for servers
     that require it); by default reasoning is not sent back."""
+    token_counting: TokenCounting = "auto"
+    """How ``get_num_tokens*`` (and so ``trim_messages`` and summarisation middleware)
+    count: ``"server"`` uses the server's tokenizer endpoint (vLLM's and llama.cpp's
+    ``/tokenize``), exact; ``"approximate"`` estimates about four characters a token,
+    offline; ``"auto"`` (default) uses the server's if it answers, else the estimate."""
 
     model_config = ConfigDict(
         populate_by_name=True,
@@ -214,6 +244,65 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         hide_input_in_errors=True,
         validate_assignment=True,
     )
+
+    _tokenizer: ServerTokenizer = PrivateAttr(default_factory=ServerTokenizer)
+
+    if TYPE_CHECKING:
+        # What type checkers see. Pydantic's synthesized signature would type api_key
+        # as SecretStr only and hide the legacy spellings; validation takes a plain
+        # str and both names. tests/unit_tests/test_typing.py keeps it in step with
+        # the fields.
+        def __init__(
+            self,
+            *,
+            model: str = ...,
+            api_key: str | SecretStr | None = ...,
+            base_url: str = ...,
+            temperature: float | None = ...,
+            max_tokens: int | None = ...,
+            top_p: float | None = ...,
+            stop: list[str] | str | None = ...,
+            seed: int | None = ...,
+            n: int | None = ...,
+            presence_penalty: float | None = ...,
+            frequency_penalty: float | None = ...,
+            logprobs: bool | None = ...,
+            top_logprobs: int | None = ...,
+            timeout: float | httpx.Timeout | None = ...,
+            max_retries: int = ...,
+            total_timeout: float | None = ...,
+            max_response_bytes: int = ...,
+            streaming: bool = ...,
+            stream_usage: bool = ...,
+            stream_chunk_timeout: float | None = ...,
+            include_response_headers: bool = ...,
+            model_kwargs: dict[str, Any] = ...,
+            extra_body: dict[str, Any] | None = ...,
+            default_headers: dict[str, str] | None = ...,
+            reasoning_parser: ReasoningParser = ...,
+            reasoning_in_history: bool = ...,
+            token_counting: TokenCounting = ...,
+            http_client: httpx.Client | None = ...,
+            http_async_client: httpx.AsyncClient | None = ...,
+            # BaseChatModel's own fields
+            name: str | None = ...,
+            cache: BaseCache | bool | None = ...,
+            verbose: bool = ...,
+            callbacks: Callbacks = ...,
+            tags: list[str] | None = ...,
+            metadata: dict[str, Any] | None = ...,
+            custom_get_token_ids: Callable[[str], list[int]] | None = ...,
+            rate_limiter: BaseRateLimiter | None = ...,
+            disable_streaming: bool | Literal["tool_calling"] = ...,
+            output_version: str | None = ...,
+            profile: ModelProfile | None = ...,
+            # legacy spellings, still accepted
+            model_name: str = ...,
+            nebula_api_key: str | SecretStr | None = ...,
+            nebula_api_base: str = ...,
+            request_timeout: float | httpx.Timeout | None = ...,
+            stop_sequences: list[str] | str | None = ...,
+        ) -> None: ...
 
     @model_validator(mode="before")
     @classmethod
@@ -345,12 +434,34 @@ class ChatNebula(NebulaConnection, BaseChatModel):
             kwargs["parallel_tool_calls"] = parallel_tool_calls
         return super().bind(tools=formatted, **kwargs)
 
+    @overload
+    def with_structured_output(
+        self,
+        schema: type[_Model],
+        *,
+        include_raw: Literal[False] = False,
+        method: StructuredMethod = "json_schema",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, _Model]: ...
+
+    @overload
     def with_structured_output(
         self,
         schema: dict[str, Any] | type,
         *,
         include_raw: bool = False,
-        method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema",
+        method: StructuredMethod = "json_schema",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]: ...
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: StructuredMethod = "json_schema",
         strict: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
@@ -393,6 +504,36 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         return structured_output(
             self, schema, include_raw=include_raw, method=method, strict=strict, **kwargs
         )
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Counts the tokens ``messages`` (and ``tools``) take in a request.
+
+        Exact when the server's tokenizer answers (see ``token_counting``); otherwise
+        an estimate from langchain-core's ``count_tokens_approximately``, which needs
+        no download. A ``custom_get_token_ids`` you set takes precedence.
+
+        Example:
+            .. code-block:: python
+
+                model.get_num_tokens_from_messages([HumanMessage("Hello")])
+        """
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens_from_messages(messages, tools)
+        count = self._tokenizer.count(self, map_messages(messages), None)
+        if count is not None and not tools:
+            return count
+        if count is not None:  # the tokenizer endpoints take no tools: estimate theirs
+            return count + count_tokens_approximately([], tools=list(tools or ()))
+        return count_tokens_approximately(messages, tools=list(tools) if tools else None)
+
+    def get_num_tokens(self, text: str) -> int:
+        """Counts the tokens of ``text`` (exact or estimated as above)."""
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens(text)
+        count = self._tokenizer.count(self, None, text)
+        return count if count is not None else math.ceil(len(text) / 4)
 
     def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None], /) -> dict[str, Any]:
         combined: dict[str, Any] = {"model_name": self.model}
@@ -529,6 +670,8 @@ def _known_names(cls: type[BaseModel]) -> frozenset[str]:
         names.add(name)
         if info.alias:
             names.add(info.alias)
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(c for c in info.validation_alias.choices if isinstance(c, str))
     return frozenset(names)
 
 

@@ -141,3 +141,16 @@ def test_agent_runs_a_tool_loop(local_base_url: str) -> None:
 def test_repeated_event_loops_reuse_the_model(model: ChatNebula) -> None:
     for _ in range(2):
         assert asyncio.run(model.ainvoke("Say yes.")).content
+
+
+def test_token_count_is_what_the_server_bills(model: ChatNebula) -> None:
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    messages = [
+        SystemMessage("You answer briefly."),
+        HumanMessage("What is the capital of France?"),
+    ]
+    counted = model.get_num_tokens_from_messages(messages)
+    usage = model.invoke(messages).usage_metadata
+    assert usage is not None
+    assert counted == usage["input_tokens"]
