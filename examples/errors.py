@@ -2,13 +2,15 @@
 
 from langchain_core.exceptions import ModelRateLimitError
 
-from langchain_nebula import ChatNebula, NebulaError
+from langchain_nebula import ChatNebula, NebulaError, NebulaRateLimitError
 
 model = ChatNebula(max_retries=2, timeout=30)
 try:
     print(model.invoke("Hello").content)
-except ModelRateLimitError as error:
+except NebulaRateLimitError as error:  # ours: it carries the server's requested wait
     print("rate limited; the server asked to wait", error.retry_after, "s")
+except ModelRateLimitError as error:  # LangChain's, for code that serves any provider
+    print("rate limited:", error)
 except NebulaError as error:
     print(f"failed: {error.status_code} {error.message} (request {error.request_id})")
 

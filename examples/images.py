@@ -8,7 +8,10 @@ from langchain_core.messages import HumanMessage
 
 from langchain_nebula import ChatNebula
 
-path = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "photo.png")
+# A file you name, or the small picture that ships beside this script.
+path = pathlib.Path(
+    sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).with_name("photo.png")
+)
 image_data = base64.b64encode(path.read_bytes()).decode()
 
 vision = ChatNebula(model="Qwen/Qwen2.5-VL-7B-Instruct")

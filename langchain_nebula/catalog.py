@@ -93,14 +93,17 @@ def _entry(raw: Mapping[str, Any]) -> NebulaModel | None:
         return None
     alias = raw.get("model_alias")
     kind = raw.get("model_type")
+    meta = raw.get("meta")  # llama.cpp's /models: the loaded context is meta.n_ctx
+    served = _int(meta.get("n_ctx")) if isinstance(meta, Mapping) else None
     return NebulaModel(
         id=model_id,
         alias=alias if isinstance(alias, str) else None,
         model_type=kind if isinstance(kind, str) else None,
-        # Nebula's catalog, vLLM's /models and LiteLLM's /models name the limits apart.
+        # Nebula's catalog, vLLM's, LiteLLM's and llama.cpp's /models name limits apart.
         context_length=_int(raw.get("context_length"))
         or _int(raw.get("max_model_len"))
-        or _int(raw.get("max_input_tokens")),
+        or _int(raw.get("max_input_tokens"))
+        or served,
         max_completion_tokens=_int(raw.get("max_completion_tokens"))
         or _int(raw.get("max_output_tokens")),
         raw=raw,

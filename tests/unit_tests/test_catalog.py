@@ -97,3 +97,51 @@ def test_catalog_failures_are_typed(server: ScriptedServer) -> None:
     server.reply_json({"unexpected": True})
     with pytest.raises(NebulaServerError, match="no data"):
         list_models(url=f"{server.base_url}/models", max_retries=0)
+
+
+def test_a_litellm_listing_gives_its_limits_and_they_win_over_the_table(
+    server: ScriptedServer,
+) -> None:
+    listing = {
+        "data": [
+            {
+                "id": "meta-llama/Llama-3.3-70B-Instruct",
+                "object": "model",
+                "created": 1,
+                "owned_by": "openai",
+                "max_input_tokens": 2048,
+                "max_output_tokens": 512,
+            },
+            {"id": "BAAI/bge-large-en-v1.5", "object": "model", "created": 1, "owned_by": "openai"},
+        ],
+        "object": "list",
+    }
+    server.reply_json(listing)
+    llama = list_models(url=f"{server.base_url}/models", api_key=None)[0]
+    assert (llama.context_length, llama.max_completion_tokens) == (2048, 512)
+    profile = llama.profile()
+    assert profile["max_input_tokens"] == 2048  # not the table's 131072: the live list wins
+    assert profile["max_output_tokens"] == 512
+    assert profile["reasoning_output"] is False
+
+
+def test_a_llamacpp_listing_gives_the_loaded_context(server: ScriptedServer) -> None:
+    server.reply_json(
+        {
+            "data": [
+                {"id": "SmolLM2", "object": "model", "meta": {"n_ctx": 8192, "n_ctx_train": 8192}}
+            ]
+        }
+    )
+    entry = list_models(url=f"{server.base_url}/models", api_key=None)[0]
+    assert entry.context_length == 8192
+    assert entry.profile() == {"max_input_tokens": 8192}
+
+
+def test_embedding_models_are_marked(server: ScriptedServer) -> None:
+    server.reply_json(NEBULA_CATALOG)
+    kinds = {
+        m.id: (m.is_chat, m.is_embedding) for m in list_models(url=server.base_url, api_key=None)
+    }
+    assert kinds["BAAI/bge-large-en-v1.5"] == (False, True)
+    assert kinds["Qwen/Qwen2.5-VL-7B-Instruct"] == (True, False)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.scripted_server import ScriptedServer, generic_reply
-from tests.unit_tests.test_docs import PIXEL
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.py"))
 
@@ -25,10 +24,8 @@ def test_example_runs(
     server.default = generic_reply
     monkeypatch.setenv("NEBULA_API_KEY", "ak_examples-test-key")
     monkeypatch.setenv("NEBULA_BASE_URL", server.base_url)
-    monkeypatch.setenv("NEBULA_CATALOG_URL", f"{server.base_url}/serverless/models")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", [str(script)])
-    (tmp_path / "photo.png").write_bytes(PIXEL)
     runpy.run_path(str(script), run_name="__main__")
     assert capsys.readouterr().out.strip(), f"{script.name} printed nothing"
     assert server.requests, f"{script.name} sent no request"
