@@ -31,6 +31,7 @@ typed error back, with the API key masked in every piece of text it keeps.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Mapping
@@ -204,6 +205,7 @@ _MAX_SNIPPET = 300
 _CONTEXT_OVERFLOW = re.compile(
     r"maximum context length|context length exceeded|context_length_exceeded"
     r"|exceeds the (?:available )?context size|prompt is too long|context window exceeded"
+    r"|is too large to process"
     r"|ContextWindowExceededError",
     re.IGNORECASE,
 )
@@ -217,17 +219,23 @@ _NEVER_SUCCEEDS = re.compile(
     r"\bis not supported\b|\bare not supported\b|\bdoes not support\b|\bnot a multimodal model\b",
     re.IGNORECASE,
 )
-# LiteLLM wraps the backend's words: "litellm.BadRequestError: OpenAIException - <words>"
-# and appends notes on its own retries and fallbacks.
-_PROXY_PREFIX = re.compile(r"^litellm\.\w+:\s*(?:\w+Exception\s+-\s+)?")
+# LiteLLM wraps the backend's words in its own: a route or class-name prefix, often
+# several ("litellm.ContextWindowExceededError: litellm.BadRequestError:
+# Hosted_vllmException - <words>"), the backend's JSON error as a string, and notes on
+# its retries, fallbacks and routing after them.
+_PROXY_PREFIX = re.compile(
+    r"^(?:(?:litellm\.)?[A-Za-z_]\w*(?:Error|Exception)(?::|\s+-)\s*"
+    r"|litellm\._pre_call_checks:\s*|/[\w./-]*:\s+|Error code: \d{3} - )"
+)
 _PROXY_TAILS = (
     "\n\nLiteLLM: ",
+    "\n\nSet 'context_window_fallback'",
+    "\nmodel=",
     " LiteLLM Retried:",
     ", LiteLLM Max Retries:",
-    " Received Model Group=",
     "Received Model Group=",
     " Available Model Group Fallbacks=",
-    ". Call `/v1/models` to view available models",
+    " Call `/v1/models` to view available models",
 )
 _TAG = re.compile(r"<[^<>]*>")
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-litellm-call-id")
@@ -271,27 +279,49 @@ def _status_from_code(code: Any) -> int | None:
 
 
 def clean_message(raw: str) -> str:
-    """The server's own words: a proxy's class prefix and boilerplate tail removed.
+    r"""The server's own words: a proxy's prefixes and boilerplate tail removed.
 
     A backend error LiteLLM embedded as a JSON string is unwrapped to its message.
+    The full text stays on the error as ``raw_message``.
+
+    Example:
+        .. code-block:: python
+
+            clean_message(
+                "litellm.BadRequestError: OpenAIException - bad format\n\n"
+                "LiteLLM: model group 'm' failed with the error above."
+            )
+            # 'bad format'
     """
-    text = _PROXY_PREFIX.sub("", raw[:_MAX_MESSAGE], count=1)
+    text = raw[:_MAX_MESSAGE]
     for tail in _PROXY_TAILS:
         cut = text.find(tail)
         if cut > 0:
             text = text[:cut]
+    for _ in range(8):  # prefixes nest a few deep; each pass removes one
+        stripped = _PROXY_PREFIX.sub("", text.lstrip(), count=1)
+        if stripped == text.lstrip():
+            break
+        text = stripped
     text = text.strip()
     if text.startswith("{") and text.endswith("}"):
-        try:
-            embedded = json.loads(text)
-        except (ValueError, RecursionError):
-            embedded = None
+        embedded = _embedded_error(text)
         if isinstance(embedded, Mapping):
             inner = embedded.get("error", embedded)
             message = inner.get("message") if isinstance(inner, Mapping) else inner
             if isinstance(message, str) and message.strip():
-                text = message.strip()
-    return text or raw.strip()
+                text = message
+    return " ".join(text.split()) or " ".join(raw[:_MAX_MESSAGE].split())
+
+
+def _embedded_error(text: str) -> Any:
+    """A backend's error object quoted inside a proxy's message: JSON or a Python repr."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+            continue
+    return None
 
 
 def _html_snippet(text: str) -> str:
