@@ -13,6 +13,7 @@ import pytest
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
+    ChatMessage,
     FunctionMessage,
     HumanMessage,
     SystemMessage,
@@ -35,6 +36,64 @@ def user_part(block: Any) -> Any:
     """The wire part one user content block becomes (after a text part)."""
     wire = map_messages([HumanMessage(content=[{"type": "text", "text": "t"}, block])])
     return wire[0]["content"][1]
+
+
+# -- roles and names ------------------------------------------------------------------------
+
+
+def test_each_role_is_sent_with_its_name() -> None:
+    history = [
+        SystemMessage("s", name="sys"),
+        HumanMessage("x", name="bob"),
+        AIMessage("a", name="al"),
+        ChatMessage(role="human", content="h"),
+        ChatMessage(role="ai", content="b"),
+        ChatMessage(role="critic", content="c", name="n"),
+        FunctionMessage(content="r", name="fn"),
+        ToolMessage(content="t", tool_call_id="c1", name="tool"),
+    ]
+    assert map_messages(history) == [
+        {"role": "system", "content": "s", "name": "sys"},
+        {"role": "user", "content": "x", "name": "bob"},
+        {"role": "assistant", "content": "a", "name": "al"},
+        {"role": "user", "content": "h"},
+        {"role": "assistant", "content": "b"},
+        {"role": "critic", "content": "c", "name": "n"},
+        {"role": "function", "name": "fn", "content": "r"},
+        {"role": "tool", "tool_call_id": "c1", "content": "t"},
+    ]
+
+
+def test_a_message_type_the_api_does_not_know_is_refused() -> None:
+    class Custom(BaseMessage):
+        type: str = "custom"
+
+    assert refusal(HumanMessage("q"), Custom(content="x")) == (
+        "message 1 (Custom): message type 'custom' cannot be sent to Nebula"
+    )
+
+
+def test_user_content_of_one_text_part_is_a_string_and_of_more_parts_a_list() -> None:
+    image = {"type": "image_url", "image_url": URL}
+    assert map_messages(
+        [
+            HumanMessage(content=[{"type": "text", "text": "one"}]),
+            HumanMessage(content=["one"]),
+            HumanMessage(content=[image]),
+            HumanMessage(content=["a", "b"]),
+            HumanMessage(content=[]),
+        ]
+    ) == [
+        {"role": "user", "content": "one"},
+        {"role": "user", "content": "one"},
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": URL}}]},
+        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+        {"role": "user", "content": []},
+    ]
+
+
+def test_an_empty_conversation_is_no_messages() -> None:
+    assert map_messages([]) == []
 
 
 # -- assistant messages ----------------------------------------------------------------------
