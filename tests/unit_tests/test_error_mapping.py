@@ -222,6 +222,12 @@ def test_a_non_json_error_body_is_quoted_as_text() -> None:
     assert error.body == "upstream connect error"
 
 
+def test_a_json_string_body_is_quoted_as_text() -> None:
+    error = from_body(503, b'"upstream busy"')
+    assert error.message == 'non-JSON error body: "upstream busy"'
+    assert error.body == '"upstream busy"'
+
+
 def test_a_body_that_only_looks_like_json_is_quoted_as_text() -> None:
     error = from_body(500, b"{oops: 1}")
     assert error.message == "non-JSON error body: {oops: 1}"
@@ -245,6 +251,21 @@ def test_an_html_error_page_is_summarised_by_its_title() -> None:
 def test_a_title_at_the_very_start_is_the_summary() -> None:
     page = b"<title>Service Unavailable</title><p>try later</p>"
     assert from_body(503, page).message == "non-JSON error body: Service Unavailable"
+
+
+def test_the_first_title_of_a_page_is_the_summary() -> None:
+    page = b"<title>Bad Gateway</title><svg><title>logo</title></svg>"
+    assert from_body(502, page).message == "non-JSON error body: Bad Gateway"
+
+
+def test_text_before_the_title_is_not_part_of_the_summary() -> None:
+    page = b"<html>Proxy says:<head><title>Bad Gateway</title>"
+    assert from_body(502, page).message == "non-JSON error body: Bad Gateway"
+
+
+def test_a_stray_closing_title_before_the_title_is_ignored() -> None:
+    page = b"</title><title>Bad Gateway</title>"
+    assert from_body(502, page).message == "non-JSON error body: Bad Gateway"
 
 
 def test_an_html_page_without_a_title_is_its_text_without_tags() -> None:
@@ -394,6 +415,9 @@ def test_invalid_utf8_in_a_body_is_replaced_not_raised() -> None:
         ("bad Available Model Group Fallbacks=None", "bad"),
         ("bad Call `/v1/models` to view available models", "bad"),
         ("a\nmodel=x", "a"),
+        ("a\nmodel=b\nmodel=c", "a"),
+        ("  litellm.BadRequestError:   words ", "words"),
+        ("{'message': 'x'}  # from the proxy", "{'message': 'x'} # from the proxy"),
         # A tail at the very start is kept: there would be nothing left.
         ("\nmodel=x\n\nLiteLLM: y", "model=x"),
     ],
