@@ -17,6 +17,7 @@ from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_nebula import (
     NebulaAuthenticationError,
+    NebulaResponseError,
     NebulaStreamError,
 )
 from langchain_nebula._redaction import Redactor
@@ -527,6 +528,24 @@ def test_a_malformed_event_names_what_is_wrong(event: Any, message: str) -> None
     assert type(caught.value) is NebulaStreamError
     assert caught.value.message == f"{message}, which is not a chat completion chunk"
     assert caught.value.body == str(event)
+
+
+def test_delta_content_that_is_not_text_is_refused_naming_it() -> None:
+    with pytest.raises(NebulaResponseError) as caught:
+        feed(StreamParser(), chunk({"content": 5}))
+    assert caught.value.message == "a stream delta's content is a JSON int, not text"
+    assert caught.value.retryable is False
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a delta whose content is not text raises NebulaResponseError, not the "
+    "NebulaStreamError that every other malformed stream event raises (and the docs promise)",
+)
+def test_delta_content_that_is_not_text_is_a_stream_error() -> None:
+    with pytest.raises(NebulaResponseError) as caught:
+        feed(StreamParser(), chunk({"content": 5}))
+    assert type(caught.value) is NebulaStreamError
 
 
 def test_a_malformed_event_is_quoted_masked_and_cut_to_500_characters() -> None:
