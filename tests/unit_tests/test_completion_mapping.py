@@ -145,6 +145,12 @@ def test_content_parts_are_read_and_other_parts_kept() -> None:
 # -- reasoning ---------------------------------------------------------------------------------
 
 
+def test_by_default_tags_in_the_content_are_left_as_sent() -> None:
+    assert map_completion(body(choice("<think>a</think>b"))) == result(
+        generation("<think>a</think>b")
+    )
+
+
 def test_by_default_only_a_reasoning_field_is_reasoning() -> None:
     raw = body(choice("<think>a</think>b", reasoning_content=" r "))
     assert map_completion(raw) == result(
@@ -220,8 +226,16 @@ def test_a_malformed_completion_names_what_is_wrong(raw: Any, message: str) -> N
     assert error.message == message
 
 
-def test_a_malformed_completion_is_quoted_up_to_500_characters() -> None:
-    raw = body({"message": [1]}, note="n" * 600)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        body({"message": [1]}, note="n" * 600),
+        body("not a choice", note="n" * 600),
+        {"choices": [], "note": "n" * 600},
+    ],
+    ids=["message", "choice", "no-choices"],
+)
+def test_a_malformed_completion_is_quoted_up_to_500_characters(raw: dict[str, Any]) -> None:
     assert shape_error(raw).body == str(raw)[:500]
 
 

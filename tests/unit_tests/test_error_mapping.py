@@ -264,7 +264,7 @@ def test_text_before_the_title_is_not_part_of_the_summary() -> None:
 
 
 def test_a_stray_closing_title_before_the_title_is_ignored() -> None:
-    page = b"</title><title>Bad Gateway</title>"
+    page = b"Error</title><title>Bad Gateway</title>"
     assert from_body(502, page).message == "non-JSON error body: Bad Gateway"
 
 
@@ -407,6 +407,7 @@ def test_invalid_utf8_in_a_body_is_replaced_not_raised() -> None:
         ("{1, 2}", "{1, 2}"),
         ("  spaced\n\tout   words ", "spaced out words"),
         ("litellm.BadRequestError: ", "litellm.BadRequestError:"),
+        ("litellm.APIError: OpenAIException - ", "litellm.APIError: OpenAIException -"),
         ("bad\n\nSet 'context_window_fallback' to true", "bad"),
         ("bad\nmodel=qwen", "bad"),
         ("bad LiteLLM Retried: 2 times", "bad"),
@@ -502,6 +503,10 @@ def test_a_stream_error_events_words_refine_its_class(message: str, cls: type[Ne
 def test_a_stream_error_event_with_a_4xx_code_and_model_words_is_not_found() -> None:
     mapped = error_from_event({"error": {"message": "model not found", "code": 400}})
     assert type(mapped) is NebulaNotFoundError
+
+
+def test_a_stream_error_events_empty_type_is_no_code() -> None:
+    assert error_from_event({"error": {"message": "m", "type": ""}}).code is None
 
 
 def test_a_stream_error_event_may_be_a_bare_string() -> None:

@@ -265,6 +265,35 @@ def test_images_in_a_tool_result_move_to_a_user_message_after_the_tool_results()
     ]
 
 
+def test_each_run_of_tool_results_gets_its_own_image_message() -> None:
+    image = {"type": "image_url", "image_url": URL}
+    history = [
+        ToolMessage(content=[image], tool_call_id="c1"),
+        HumanMessage("next"),
+        ToolMessage(content=[image], tool_call_id="c2"),
+    ]
+    caption = "[1 image(s) returned; attached in the next user message]"
+    assert map_messages(history) == [
+        {"role": "tool", "tool_call_id": "c1", "content": caption},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Image(s) returned by tool call c1:"},
+                {"type": "image_url", "image_url": {"url": URL}},
+            ],
+        },
+        {"role": "user", "content": "next"},
+        {"role": "tool", "tool_call_id": "c2", "content": caption},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Image(s) returned by tool call c2:"},
+                {"type": "image_url", "image_url": {"url": URL}},
+            ],
+        },
+    ]
+
+
 def test_a_tool_result_of_images_only_says_how_many_were_moved() -> None:
     message = ToolMessage(
         content=[{"type": "image_url", "image_url": URL}, {"type": "image_url", "image_url": URL}],
@@ -432,6 +461,28 @@ def test_a_user_block_that_cannot_be_sent_is_refused_saying_why(
     message = HumanMessage(content=[{"type": "text", "text": "look"}, block])
     assert refusal(SystemMessage("s"), message) == (
         f"message 1 (HumanMessage), block 1: {complaint}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "where"),
+    [
+        (SystemMessage(content=["ok", {"type": "hologram"}]), "message 0 (SystemMessage), block 1"),
+        (
+            ChatMessage(role="critic", content=["ok", {"type": "hologram"}]),
+            "message 0 (ChatMessage), block 1",
+        ),
+    ],
+)
+def test_a_bad_block_in_any_role_is_named(message: BaseMessage, where: str) -> None:
+    assert refusal(message) == f"{where}: unsupported content block type 'hologram'"
+
+
+def test_a_bad_block_in_a_function_message_is_named() -> None:
+    message = FunctionMessage(content=["ok", {"type": "image", "url": URL}], name="f")
+    assert refusal(message) == (
+        "message 0 (FunctionMessage), block 1: only text can be sent in this message, "
+        "got a 'image' block"
     )
 
 
