@@ -35,7 +35,7 @@ def refused(inflater: Inflater, *pieces: bytes) -> NebulaResponseError:
 # -- content encodings -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("encoding", [None, "identity", "", " Identity "])
+@pytest.mark.parametrize("encoding", [None, "identity", "", " Identity ", "  "])
 def test_an_identity_body_is_passed_through(encoding: str | None) -> None:
     inflater = Inflater(encoding, 100)
     assert inflater.identity is True
@@ -60,6 +60,20 @@ def test_each_encoding_is_decoded(encoding: str, pack: object) -> None:
     body = b"hello " * 50
     packed = pack(body)  # type: ignore[operator]
     assert b"".join(inflater.feed(packed[:7]) + inflater.feed(packed[7:]) + inflater.end()) == body
+
+
+def test_a_compressed_body_read_whole_leaves_nothing_for_end() -> None:
+    inflater = Inflater("gzip", 1000)
+    assert inflater.feed(gzip.compress(b"abc")) == [b"abc"]
+    assert inflater.end() == []
+
+
+def test_a_deflate_body_that_is_neither_zlib_nor_raw_deflate_is_refused() -> None:
+    error = refused(Inflater("deflate", 100), b"\xff\xff\xff\xff")
+    assert error.message == (
+        "the response body could not be decompressed: "
+        "Error -3 while decompressing data: invalid block type"
+    )
 
 
 def test_an_encoding_that_was_not_asked_for_is_refused() -> None:
@@ -131,6 +145,11 @@ def test_a_body_of_exactly_the_limit_is_accepted() -> None:
 def test_a_body_over_the_limit_is_refused() -> None:
     error = refused(Inflater(None, 10), b"12345", b"678901")
     assert error.message == TOO_LARGE
+
+
+def test_a_decoded_body_one_byte_over_a_full_step_is_refused_as_it_is_fed() -> None:
+    error = refused(Inflater("gzip", 1 << 20), gzip.compress(b"z" * ((1 << 20) + 1)))
+    assert error.message == TOO_LARGE.replace("=10 ", f"={1 << 20} ")
 
 
 def test_a_decoded_body_over_the_limit_is_refused() -> None:

@@ -80,6 +80,10 @@ def test_a_leading_think_section_is_reasoning(implicit_open: bool) -> None:
     ]
 
 
+def test_the_first_closing_tag_ends_an_opened_section() -> None:
+    assert pieces("<think>a</think>b</think>c") == [("a", "b</think>c"), ("", "")]
+
+
 def test_thinking_tags_are_accepted_too() -> None:
     assert pieces("<thinking>x</thinking>y") == [("x", "y"), ("", "")]
 
@@ -191,6 +195,21 @@ def test_a_bare_closing_tag_is_found_after_many_pieces() -> None:
         ("abcdefgh", "z"),
         ("", ""),
     ]
+
+
+def test_a_bare_closing_tag_missing_only_its_last_character_is_found() -> None:
+    assert pieces("why", "a</think", ">b", implicit_open=True) == [
+        ("", ""),
+        ("", ""),
+        ("whya", "b"),
+        ("", ""),
+    ]
+
+
+def test_a_bare_closing_tag_at_the_very_start_is_an_empty_reasoning() -> None:
+    splitter = ReasoningSplitter(implicit_open=True)
+    assert splitter.feed("</think>answer") == ("", "answer")
+    assert splitter.sectioned is True
 
 
 def test_the_first_bare_closing_tag_ends_the_reasoning() -> None:

@@ -60,6 +60,23 @@ def test_a_run_of_seven_characters_is_left_alone() -> None:
     assert Redactor(KEY).text("got 0123456 here") == "got 0123456 here"
 
 
+def test_the_last_seven_characters_alone_are_left_alone() -> None:
+    assert Redactor(KEY).text("ends 9abcdef.") == "ends 9abcdef."
+
+
+@pytest.mark.parametrize(
+    ("secret", "before", "fragment_start"),
+    [
+        (KEY, "e", 5),
+        (KEY, "l", 5),
+        (KEY, "i-", 5),
+        ("sk-abacus-0123456789", "=", 4),
+    ],
+)
+def test_the_text_before_a_fragment_is_kept(secret: str, before: str, fragment_start: int) -> None:
+    assert Redactor(secret).text(before + secret[fragment_start:]) == before + "***"
+
+
 def test_a_key_cut_short_at_the_end_of_the_text_is_masked() -> None:
     assert Redactor(KEY).text("bad key " + KEY[:12]) == "bad key ***"
 

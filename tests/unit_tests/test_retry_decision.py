@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from types import SimpleNamespace
@@ -77,6 +79,12 @@ def test_the_deadline_is_total_timeout_from_the_start(clock: Clock) -> None:
     assert retrying.deadline == 1030.0
     clock.now = 1012.5
     assert retrying.remaining() == 17.5
+
+
+def test_remaining_counts_down_to_the_last_fraction_of_a_second(clock: Clock) -> None:
+    retrying = RetryPolicy(total_timeout=30.0).begin()
+    clock.now += 29.5
+    assert retrying.remaining() == 0.5
 
 
 @pytest.mark.parametrize("elapsed", [30.0, 31.0])
@@ -259,6 +267,20 @@ def test_an_http_date_in_another_zone_is_converted() -> None:
 
 @pytest.mark.usefixtures("clock")
 def test_an_http_date_without_a_zone_is_read_as_utc() -> None:
+    assert retry_after_seconds({"retry-after": "Tue, 14 Nov 2023 22:13:50"}) == 30.0
+
+
+@pytest.fixture
+def local_zone_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("clock", "local_zone_new_york")
+def test_an_http_date_without_a_zone_is_utc_whatever_the_local_zone() -> None:
     assert retry_after_seconds({"retry-after": "Tue, 14 Nov 2023 22:13:50"}) == 30.0
 
 

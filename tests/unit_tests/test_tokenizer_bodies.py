@@ -27,6 +27,7 @@ MESSAGES = [{"role": "user", "content": "Hi"}]
         ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
         ("http://host/api/v1", "http://host/api"),
         ("http://host/v1x", "http://host/v1x"),
+        ("http://host/SANDBOX/", "http://host/SANDBOX"),
     ],
 )
 def test_the_server_root_is_the_base_url_without_v1(base_url: str, root: str) -> None:
