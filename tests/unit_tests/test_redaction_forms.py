@@ -48,6 +48,11 @@ def test_each_encoding_of_the_key_is_masked_whole(form: str) -> None:
     assert Redactor(ODD_KEY).text(f"key={form}; bye") == "key=***; bye"
 
 
+def test_the_longest_form_matching_at_a_place_is_masked() -> None:
+    # "abcd%" URL-encodes to "abcd%25": the raw form is a prefix of the encoded one.
+    assert Redactor("abcd%").text("key=abcd%25 raw=abcd%") == "key=*** raw=***"
+
+
 def test_every_occurrence_is_masked() -> None:
     assert Redactor(KEY).text(f"{KEY},{KEY} and {KEY}") == "***,*** and ***"
 
