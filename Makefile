@@ -32,7 +32,7 @@ bench:
 	$(RUN) --group bench python benchmarks/bench.py
 
 docs:
-	$(RUN) --group docs pdoc --docformat google --output-directory site langchain_nebula
+	$(RUN) --group docs pdoc --docformat google --output-directory site langchain_nebula langchain_nebula.catalog langchain_nebula.local
 	@echo "API reference written to site/index.html"
 
 clean:
