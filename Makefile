@@ -2,9 +2,9 @@
 # and the locked environment is synced before anything runs.
 .PHONY: demo test integration_tests lint format type bench docs clean
 
-UV := $(shell command -v uv 2>/dev/null)
+UV := $(shell sh scripts/find_uv.sh)
 ifeq ($(UV),)
-UV := $(shell python3 -m pip install --quiet --disable-pip-version-check uv >&2 && python3 -c "import uv; print(uv.find_uv_bin())")
+$(error no uv: scripts/find_uv.sh could not find or install it)
 endif
 RUN := $(UV) run --locked
 
