@@ -99,9 +99,7 @@ class StreamParser:
             self.done = True
             return self._final_chunk()
         try:
-            # Decoding first skips json.loads' per-call encoding sniffing; bad UTF-8
-            # raises UnicodeDecodeError, a ValueError, like bad JSON.
-            event = decode_json(data.decode())
+            event = decode_json(data)
         except (ValueError, RecursionError):
             snippet = self._redactor.text(data[:200].decode("utf-8", "replace"))
             msg = f"unparseable stream event: {snippet!r}"

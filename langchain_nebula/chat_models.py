@@ -14,7 +14,6 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
-import httpx
 from langchain_core.caches import BaseCache
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -45,6 +44,7 @@ from pydantic import (
 from typing_extensions import Self
 
 from langchain_nebula._connection import NebulaConnection
+from langchain_nebula._http import AsyncClient, SyncClient, Timeout
 from langchain_nebula._messages import map_messages
 from langchain_nebula._profiles import profile_for, reasoning_form_for
 from langchain_nebula._provider import DEFAULT_BASE_URL, PROVIDER
@@ -268,7 +268,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
             frequency_penalty: float | None = ...,
             logprobs: bool | None = ...,
             top_logprobs: int | None = ...,
-            timeout: float | httpx.Timeout | None = ...,
+            timeout: float | Timeout | None = ...,
             max_retries: int = ...,
             total_timeout: float | None = ...,
             max_response_bytes: int = ...,
@@ -282,8 +282,8 @@ class ChatNebula(NebulaConnection, BaseChatModel):
             reasoning_parser: ReasoningParser = ...,
             reasoning_in_history: bool = ...,
             token_counting: TokenCounting = ...,
-            http_client: httpx.Client | None = ...,
-            http_async_client: httpx.AsyncClient | None = ...,
+            http_client: SyncClient | None = ...,
+            http_async_client: AsyncClient | None = ...,
             # BaseChatModel's own fields
             name: str | None = ...,
             cache: BaseCache | bool | None = ...,
@@ -300,7 +300,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
             model_name: str = ...,
             nebula_api_key: str | SecretStr | None = ...,
             nebula_api_base: str = ...,
-            request_timeout: float | httpx.Timeout | None = ...,
+            request_timeout: float | Timeout | None = ...,
             stop_sequences: list[str] | str | None = ...,
         ) -> None: ...
 
@@ -600,11 +600,11 @@ class ChatNebula(NebulaConnection, BaseChatModel):
 
     def _parser_factory(
         self, mode: ReasoningMode, endpoint: Endpoint
-    ) -> Callable[[httpx.Headers], StreamParser]:
+    ) -> Callable[[Mapping[str, str]], StreamParser]:
         keep_headers = self.include_response_headers
         redactor = endpoint.redactor
 
-        def new_parser(headers: httpx.Headers) -> StreamParser:
+        def new_parser(headers: Mapping[str, str]) -> StreamParser:
             return StreamParser(
                 mode=mode, redactor=redactor, headers=headers if keep_headers else None
             )
