@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import uuid
 from collections import deque
@@ -57,6 +58,14 @@ def sse(*events: Any, done: bool = True) -> list[bytes]:
     return pieces
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up mid-request (an abandoned stream, a test's timeout) is
+        # expected here; anything else is still printed.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class ScriptedServer:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
@@ -67,7 +76,7 @@ class ScriptedServer:
         self.most_open_connections = 0  # the peak number of client connections at once
         self._lock = threading.Lock()
         ThreadingHTTPServer.request_queue_size = 1024  # load tests open 100s at once
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
