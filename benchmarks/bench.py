@@ -556,6 +556,12 @@ def check_targets(samples: Samples, settings: Settings) -> list[Target]:
         _ratio(samples, "import", NEBULA, FLOOR),
         1.05,
     )
+    limit(
+        "abatch of 1000, default max_concurrency, ≥ 1.2x faster than ChatOpenAI",
+        _ratio(samples, "abatch_default", OPENAI, NEBULA),
+        1.2,
+        at_least=True,
+    )
     long_cost, short_cost = (
         samples.median("stream_long", NEBULA),
         samples.median("stream_short", NEBULA),
