@@ -61,10 +61,16 @@ def build(name: str, base_url: str) -> Any:
         url = f"{base_url}/chat/completions"
 
         def raw(chunks: int) -> int:
-            body = json.dumps({"model": MODEL, "stream": True, "messages": [
-                {"role": "user", "content": stream_prompt(chunks)}]}).encode()
-            with client.stream("POST", url, content=body,
-                               headers={"Content-Type": "application/json"}) as response:
+            body = json.dumps(
+                {
+                    "model": MODEL,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": stream_prompt(chunks)}],
+                }
+            ).encode()
+            with client.stream(
+                "POST", url, content=body, headers={"Content-Type": "application/json"}
+            ) as response:
                 return sum(1 for _ in sse_texts(response.iter_lines()))
 
         return raw
@@ -83,12 +89,14 @@ def build(name: str, base_url: str) -> Any:
             def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
                 raise NotImplementedError
 
-            def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None,
-                        **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+            def _stream(
+                self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+            ) -> Iterator[ChatGenerationChunk]:
                 chunks = int(str(messages[-1].content).split("=")[1])
                 for index in range(chunks):
                     yield ChatGenerationChunk(
-                        message=AIMessageChunk(content=f"tok{index} ", id="chatcmpl-canned"))
+                        message=AIMessageChunk(content=f"tok{index} ", id="chatcmpl-canned")
+                    )
 
         model: Any = Offline()
     elif name in ("lc-floor", "lc-floor+construct"):
@@ -97,8 +105,9 @@ def build(name: str, base_url: str) -> Any:
         if name == "lc-floor+construct":
 
             class Construct(FloorChatModel):
-                def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None,
-                            **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+                def _stream(
+                    self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+                ) -> Iterator[ChatGenerationChunk]:
                     # Every field passed: pydantic 2.14's model_construct is ~40x slower
                     # than validation when it has to call default factories itself.
                     args = self._post_args(messages, stream=True)
@@ -108,13 +117,26 @@ def build(name: str, base_url: str) -> Any:
                     with self._client.stream("POST", **args) as response:
                         for text in sse_texts(response.iter_lines()):
                             message = message_construct(
-                                set(message_set), content=text, additional_kwargs={},
-                                response_metadata={}, type="AIMessageChunk", name=None,
-                                id=None, tool_calls=[], invalid_tool_calls=[],
-                                usage_metadata=None, tool_call_chunks=[], chunk_position=None)
+                                set(message_set),
+                                content=text,
+                                additional_kwargs={},
+                                response_metadata={},
+                                type="AIMessageChunk",
+                                name=None,
+                                id=None,
+                                tool_calls=[],
+                                invalid_tool_calls=[],
+                                usage_metadata=None,
+                                tool_call_chunks=[],
+                                chunk_position=None,
+                            )
                             yield chunk_construct(
-                                set(chunk_set), text=text, generation_info=None,
-                                type="ChatGenerationChunk", message=message)
+                                set(chunk_set),
+                                text=text,
+                                generation_info=None,
+                                type="ChatGenerationChunk",
+                                message=message,
+                            )
 
             model = Construct(base_url=base_url, api_key="k", model_name=MODEL)
         else:
@@ -145,7 +167,8 @@ def gc_profile(stream: Any, chunks: int, streams: int) -> dict[str, float]:
             generation = info["generation"]
             stats[f"gen{generation}_n"] = stats.get(f"gen{generation}_n", 0) + 1
             stats[f"gen{generation}_s"] = stats.get(f"gen{generation}_s", 0.0) + (
-                clock() - started.pop())
+                clock() - started.pop()
+            )
 
     gc.callbacks.append(callback)
     try:
@@ -167,8 +190,13 @@ def child(name: str, mode: str, base_url: str, rounds: int, shorts: int, longs: 
     elif mode == "disabled":
         gc.collect()
         gc.disable()
-    out: dict[str, Any] = {"short": [], "long": [], "short_cpu": [], "long_cpu": [],
-                           "tracked_objects": len(gc.get_objects())}
+    out: dict[str, Any] = {
+        "short": [],
+        "long": [],
+        "short_cpu": [],
+        "long_cpu": [],
+        "tracked_objects": len(gc.get_objects()),
+    }
     for round_index in range(rounds):
         order = ((SHORT, shorts), (LONG, longs))
         for chunks, count in order if round_index % 2 == 0 else order[::-1]:
@@ -202,8 +230,7 @@ def main() -> None:
     # enough streams to include some, and the table reports means (amortized cost).
     shorts, longs = (5, 1) if args.quick else (50, 5)
     if args.child:
-        result = child(*args.child, args.base_url, 2 if args.quick else args.rounds, shorts,
-                       longs)
+        result = child(*args.child, args.base_url, 2 if args.quick else args.rounds, shorts, longs)
         print(json.dumps(result))
         return
 
@@ -219,18 +246,36 @@ def main() -> None:
         for repeat in range(processes):
             shift = repeat % len(pairs)
             for name, mode in pairs[shift:] + pairs[:shift]:
-                command = [sys.executable, str(Path(__file__).resolve()), "--child", name, mode,
-                           "--base-url", server.base_url, "--rounds", str(args.rounds)]
+                command = [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--child",
+                    name,
+                    mode,
+                    "--base-url",
+                    server.base_url,
+                    "--rounds",
+                    str(args.rounds),
+                ]
                 if args.quick:
                     command.append("--quick")
-                done = subprocess.run(command, capture_output=True, text=True, timeout=900,
-                                      check=False)
+                done = subprocess.run(
+                    command, capture_output=True, text=True, timeout=900, check=False
+                )
                 if done.returncode:
                     raise RuntimeError(done.stderr[-3000:])
                 data = json.loads(done.stdout.splitlines()[-1])
-                entry = results.setdefault(f"{name} | {mode}", {
-                    "short": [], "long": [], "short_cpu": [], "long_cpu": [], "gc_short": [],
-                    "gc_long": []})
+                entry = results.setdefault(
+                    f"{name} | {mode}",
+                    {
+                        "short": [],
+                        "long": [],
+                        "short_cpu": [],
+                        "long_cpu": [],
+                        "gc_short": [],
+                        "gc_long": [],
+                    },
+                )
                 for key in ("short", "long", "short_cpu", "long_cpu"):
                     entry[key] += data[key]
                 entry["tracked_objects"] = data["tracked_objects"]
@@ -239,13 +284,17 @@ def main() -> None:
                         entry[key].append(data[key])
             print(f"pass {repeat + 1}/{processes} done", file=sys.stderr, flush=True)
     rounds = 2 if args.quick else args.rounds
-    print(f"python {sys.version.split()[0]}; {processes} fresh processes per pair x {rounds} "
-          f"rounds each ({shorts} x 200-chunk and {longs} x 2000-chunk streams per round); "
-          f"means over all streams (a full collection is a rare, large cost: the mean is the "
-          f"amortized cost). Load {load:.2f} -> {os.getloadavg()[0]:.2f}\n")
+    print(
+        f"python {sys.version.split()[0]}; {processes} fresh processes per pair x {rounds} "
+        f"rounds each ({shorts} x 200-chunk and {longs} x 2000-chunk streams per round); "
+        f"means over all streams (a full collection is a rare, large cost: the mean is the "
+        f"amortized cost). Load {load:.2f} -> {os.getloadavg()[0]:.2f}\n"
+    )
     print("Client CPU time (time.process_time) per stream, then wall time (perf_counter):\n")
-    print("| contestant | GC mode | CPU 200, ms | CPU 2000, ms | CPU 2000/200 | "
-          "wall 200, ms | wall 2000, ms | wall 2000/200 |")
+    print(
+        "| contestant | GC mode | CPU 200, ms | CPU 2000, ms | CPU 2000/200 | "
+        "wall 200, ms | wall 2000, ms | wall 2000/200 |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in names:
         for mode in modes:
@@ -256,11 +305,15 @@ def main() -> None:
                 long_ = statistics.fmean(entry["long" + suffix])
                 cells += [f"{short * 1e3:.2f}", f"{long_ * 1e3:.1f}", f"{long_ / short:.2f}x"]
             print(f"| {name} | {mode} | " + " | ".join(cells) + " |")
-    print(f"\nGC per stream (mode default; mean over {2 * shorts} x 200-chunk and {4 * longs} x "
-          "2000-chunk streams per process, median over processes): collections per generation, "
-          "CPU ms in GC, of which in gen2 (full) collections")
-    print("| contestant | heap objects | 200: gen0/gen1/gen2 | 200: CPU ms in GC (gen2) | "
-          "2000: gen0/gen1/gen2 | 2000: CPU ms in GC (gen2) |")
+    print(
+        f"\nGC per stream (mode default; mean over {2 * shorts} x 200-chunk and {4 * longs} x "
+        "2000-chunk streams per process, median over processes): collections per generation, "
+        "CPU ms in GC, of which in gen2 (full) collections"
+    )
+    print(
+        "| contestant | heap objects | 200: gen0/gen1/gen2 | 200: CPU ms in GC (gen2) | "
+        "2000: gen0/gen1/gen2 | 2000: CPU ms in GC (gen2) |"
+    )
     print("| --- | ---: | --- | ---: | --- | ---: |")
     for name in names:
         entry = results.get(f"{name} | default")
@@ -270,9 +323,12 @@ def main() -> None:
         for key in ("gc_short", "gc_long"):
             runs = entry[key]
             counts = "/".join(
-                f"{statistics.median([r.get(f'gen{g}_n', 0) for r in runs]):.2g}" for g in range(3))
-            ms = statistics.median(
-                [sum(r.get(f"gen{g}_s", 0.0) for g in range(3)) for r in runs]) * 1e3
+                f"{statistics.median([r.get(f'gen{g}_n', 0) for r in runs]):.2g}" for g in range(3)
+            )
+            ms = (
+                statistics.median([sum(r.get(f"gen{g}_s", 0.0) for g in range(3)) for r in runs])
+                * 1e3
+            )
             full = statistics.median([r.get("gen2_s", 0.0) for r in runs]) * 1e3
             cells += [counts, f"{ms:.2f} ({full:.2f})"]
         print(f"| {name} | {entry['tracked_objects']:,} | " + " | ".join(cells) + " |")

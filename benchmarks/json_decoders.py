@@ -70,8 +70,12 @@ COMPLETION = json.dumps(
                 "stop_reason": None,
             }
         ],
-        "usage": {"prompt_tokens": 27, "total_tokens": 71, "completion_tokens": 44,
-                  "prompt_tokens_details": None},
+        "usage": {
+            "prompt_tokens": 27,
+            "total_tokens": 71,
+            "completion_tokens": 44,
+            "prompt_tokens_details": None,
+        },
         "prompt_logprobs": None,
         "system_fingerprint": None,
     },
@@ -139,15 +143,20 @@ def main() -> None:
         for name in names[shift:] + names[:shift]:
             for label, data in PAYLOADS.items():
                 samples.setdefault((name, label), []).append(
-                    measure(found[name], data, args.target))
+                    measure(found[name], data, args.target)
+                )
     labels = list(PAYLOADS)
-    print(f"Medians of {args.rounds} interleaved rounds, ns per call "
-          f"(python {sys.version.split()[0]}, orjson {version('orjson')}, "
-          f"msgspec {version('msgspec')})\n")
+    print(
+        f"Medians of {args.rounds} interleaved rounds, ns per call "
+        f"(python {sys.version.split()[0]}, orjson {version('orjson')}, "
+        f"msgspec {version('msgspec')})\n"
+    )
     print("| decoder | " + " | ".join(f"{k} ({len(PAYLOADS[k])} B)" for k in labels) + " |")
     print("| --- |" + " ---: |" * len(labels))
-    base = {label: statistics.median(samples[("JSONDecoder().decode(b.decode())", label)])
-            for label in labels}
+    base = {
+        label: statistics.median(samples[("JSONDecoder().decode(b.decode())", label)])
+        for label in labels
+    }
     for name in found:
         cells = []
         for label in labels:
@@ -155,10 +164,19 @@ def main() -> None:
             cells.append(f"{value * 1e9:,.0f} ({value / base[label]:.2f}x)")
         print(f"| `{name}` | " + " | ".join(cells) + " |")
     print("\n(x: relative to `JSONDecoder().decode(b.decode())`, what _streaming.py does today)")
-    (RESULTS / "json_decoders.json").write_text(json.dumps(
-        {"versions": {"python": sys.version.split()[0], "orjson": version("orjson"),
-                      "msgspec": version("msgspec")},
-         "samples_s": {f"{n} | {label}": v for (n, label), v in samples.items()}}, indent=1))
+    (RESULTS / "json_decoders.json").write_text(
+        json.dumps(
+            {
+                "versions": {
+                    "python": sys.version.split()[0],
+                    "orjson": version("orjson"),
+                    "msgspec": version("msgspec"),
+                },
+                "samples_s": {f"{n} | {label}": v for (n, label), v in samples.items()},
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -35,9 +35,11 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
-GROUPS = {"stock": ("lc-floor", "ChatNebula", "ChatOpenAI"),
-          "alias": ("lc-floor", "ChatNebula", "ChatOpenAI"),
-          "aiohttp": ("ChatNebula", "ChatNebula+aiohttp-transport", "ChatOpenAI")}
+GROUPS = {
+    "stock": ("lc-floor", "ChatNebula", "ChatOpenAI"),
+    "alias": ("lc-floor", "ChatNebula", "ChatOpenAI"),
+    "aiohttp": ("ChatNebula", "ChatNebula+aiohttp-transport", "ChatOpenAI"),
+}
 
 
 def _pool_of(client: Any) -> Any:
@@ -52,18 +54,22 @@ def describe(name: str, model: Any) -> dict[str, Any]:
     elif name == "ChatNebula+aiohttp-transport":
         client = model.http_async_client
         connector = client._transport.get_client().connector
-        return {"client": f"{type(client).__module__}.{type(client).__qualname__}",
-                "pool": f"{type(connector).__module__}.{type(connector).__qualname__}",
-                "max_connections": connector.limit, "max_keepalive": None,
-                "connections_now": sum(len(v) for v in connector._conns.values())
-                + len(connector._acquired)}
+        return {
+            "client": f"{type(client).__module__}.{type(client).__qualname__}",
+            "pool": f"{type(connector).__module__}.{type(connector).__qualname__}",
+            "max_connections": connector.limit,
+            "max_keepalive": None,
+            "connections_now": sum(len(v) for v in connector._conns.values())
+            + len(connector._acquired),
+        }
     elif name == "lc-floor":
         client = model._async_client
     else:
         from langchain_nebula import _transport
 
-        pools = [pool for per_loop in _transport._async_clients.values()
-                 for pool in per_loop.values()]
+        pools = [
+            pool for per_loop in _transport._async_clients.values() for pool in per_loop.values()
+        ]
         client = pools[0].client if pools else None
     pool = _pool_of(client)
     return {
@@ -84,6 +90,7 @@ def child(group: str, base_url: str, rounds: int, size: int) -> dict[str, Any]:
     import httpx
     from canned_server import MODEL
     from floor_model import FloorChatModel
+
     from langchain_nebula import ChatNebula
 
     models: dict[str, Any] = {}
@@ -95,22 +102,28 @@ def child(group: str, base_url: str, rounds: int, size: int) -> dict[str, Any]:
 
         user_client = HttpxAiohttpClient(
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
-            timeout=httpx.Timeout(600.0, connect=5.0))
+            timeout=httpx.Timeout(600.0, connect=5.0),
+        )
         models["ChatNebula+aiohttp-transport"] = ChatNebula(
-            base_url=base_url, api_key="k", model=MODEL, http_async_client=user_client)
+            base_url=base_url, api_key="k", model=MODEL, http_async_client=user_client
+        )
     from langchain_openai import ChatOpenAI
 
     models["ChatOpenAI"] = ChatOpenAI(base_url=base_url, api_key="k", model=MODEL)
     loop = asyncio.new_event_loop()
-    out: dict[str, Any] = {"httpx_module": f"{httpx.__name__} {httpx.__version__}",
-                           "samples": {}, "connections_after": {}}
+    out: dict[str, Any] = {
+        "httpx_module": f"{httpx.__name__} {httpx.__version__}",
+        "samples": {},
+        "connections_after": {},
+    }
     prompts = ["Say something."] * size
 
     async def batch(model: Any) -> float:
         start = time.perf_counter()
         results = await model.abatch(prompts)
         elapsed = time.perf_counter() - start
-        assert len(results) == size and all(r.content for r in results)
+        assert len(results) == size
+        assert all(r.content for r in results)
         return elapsed
 
     names = list(models)
@@ -120,10 +133,10 @@ def child(group: str, base_url: str, rounds: int, size: int) -> dict[str, Any]:
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             gc.collect()
-            out["samples"].setdefault(name, []).append(
-                loop.run_until_complete(batch(models[name])))
+            out["samples"].setdefault(name, []).append(loop.run_until_complete(batch(models[name])))
             out["connections_after"].setdefault(name, []).append(
-                describe(name, models[name])["connections_now"])
+                describe(name, models[name])["connections_now"]
+            )
     out["stack"] = {name: describe(name, model) for name, model in models.items()}
     return out
 
@@ -155,33 +168,56 @@ def main() -> None:
             groups = chosen if repeat % 2 == 0 else chosen[::-1]
             for group in groups:
                 done = subprocess.run(
-                    [sys.executable, __file__, "--child", group, "--base-url", server.base_url,
-                     "--rounds", str(rounds), "--size", str(args.size)],
-                    capture_output=True, text=True, timeout=1800, check=False)
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        group,
+                        "--base-url",
+                        server.base_url,
+                        "--rounds",
+                        str(rounds),
+                        "--size",
+                        str(args.size),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=1800,
+                    check=False,
+                )
                 if done.returncode:
                     raise RuntimeError(done.stderr[-3000:])
                 data = json.loads(done.stdout.splitlines()[-1])
                 for name, values in data["samples"].items():
-                    key = (f"{name} [{data['httpx_module']}]" if name != "ChatOpenAI"
-                           else f"ChatOpenAI [{group} process]")
+                    key = (
+                        f"{name} [{data['httpx_module']}]"
+                        if name != "ChatOpenAI"
+                        else f"ChatOpenAI [{group} process]"
+                    )
                     samples.setdefault(key, []).extend(values)
                     conns.setdefault(key, []).extend(data["connections_after"][name])
                     stacks[key] = data["stack"][name]
             print(f"pass {repeat + 1}/{processes}", file=sys.stderr, flush=True)
-    print(f"abatch of {args.size} calls, default max_concurrency; {processes} processes per "
-          f"group x {rounds} rounds; load {load:.2f} -> {os.getloadavg()[0]:.2f}\n")
-    print("| contestant | median s | min s | max s | samples | pooled connections after |"
-          " client / pool |")
+    print(
+        f"abatch of {args.size} calls, default max_concurrency; {processes} processes per "
+        f"group x {rounds} rounds; load {load:.2f} -> {os.getloadavg()[0]:.2f}\n"
+    )
+    print(
+        "| contestant | median s | min s | max s | samples | pooled connections after |"
+        " client / pool |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | --- | --- |")
     for key, values in samples.items():
         stack = stacks[key]
-        print(f"| {key} | {statistics.median(values):.2f} | {min(values):.2f} | "
-              f"{max(values):.2f} | {len(values)} | {conns[key]} | `{stack['client']}` / "
-              f"`{stack['pool']}` ({stack['max_connections']} max, "
-              f"{stack['max_keepalive']} keep-alive) |")
+        print(
+            f"| {key} | {statistics.median(values):.2f} | {min(values):.2f} | "
+            f"{max(values):.2f} | {len(values)} | {conns[key]} | `{stack['client']}` / "
+            f"`{stack['pool']}` ({stack['max_connections']} max, "
+            f"{stack['max_keepalive']} keep-alive) |"
+        )
     (BENCH_DIR / "results" / f"langchain_batch_{args.groups.replace(',', '_')}.json").write_text(
-        json.dumps({"samples": samples, "connections_after": conns, "stacks": stacks},
-                   indent=1))
+        json.dumps({"samples": samples, "connections_after": conns, "stacks": stacks}, indent=1)
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,11 @@ INVOKE_BODY = json.dumps(
 
 def stream_body(chunks: int) -> bytes:
     return json.dumps(
-        {"model": MODEL, "messages": [{"role": "user", "content": stream_prompt(chunks)}],
-         "stream": True}
+        {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": stream_prompt(chunks)}],
+            "stream": True,
+        }
     ).encode()
 
 
@@ -204,8 +207,9 @@ class HttpxOnAiohttp(HttpxLike):
         self.client_class = client_class
 
     async def new_async(self, pool: int, keepalive: int | None = None) -> Any:
-        return self.client_class(limits=self.limits(pool, keepalive),
-                                 timeout=self.mod.Timeout(600.0))
+        return self.client_class(
+            limits=self.limits(pool, keepalive), timeout=self.mod.Timeout(600.0)
+        )
 
     @staticmethod
     def connections(client: Any) -> int:
@@ -222,8 +226,19 @@ def make(name: str, base_url: str) -> HttpxLike | Aiohttp:
 
 def versions() -> dict[str, str]:
     out = {}
-    for package in ("httpx", "httpcore", "httpx2", "httpcore2", "aiohttp", "httpx-aiohttp",
-                    "anyio", "h11", "yarl", "multidict", "propcache"):
+    for package in (
+        "httpx",
+        "httpcore",
+        "httpx2",
+        "httpcore2",
+        "aiohttp",
+        "httpx-aiohttp",
+        "anyio",
+        "h11",
+        "yarl",
+        "multidict",
+        "propcache",
+    ):
         try:
             out[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -251,8 +266,14 @@ BATCHES = (
     Batch("gather1000_pool100_sem", "gather 1000, pool 100, Semaphore(100)", 100, 1000, 100),
     Batch("gather1000_pool20", "gather 1000 calls, pool 20", 20, 1000),
     Batch("gather1000_pool20_sem", "gather 1000, pool 20, Semaphore(20)", 20, 1000, 20),
-    Batch("gather1000_pool1000", "gather 1000, pool 1000 / keep-alive 100 (openai SDK default)",
-          1000, 1000, None, 100),
+    Batch(
+        "gather1000_pool1000",
+        "gather 1000, pool 1000 / keep-alive 100 (openai SDK default)",
+        1000,
+        1000,
+        None,
+        100,
+    ),
 )
 
 
@@ -282,7 +303,8 @@ async def timed_batch(t: Any, batch: Batch) -> tuple[float, float, int]:
         results = await run_batch(t, client, batch.calls, batch.semaphore)
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu
-        assert len(results) == batch.calls and all(r == results[0] for r in results)
+        assert len(results) == batch.calls
+        assert all(r == results[0] for r in results)
         return elapsed, cpu, t.connections(client)
     finally:
         await t.aclose(client)
@@ -309,8 +331,13 @@ class Samples(dict[str, dict[str, list[float]]]):
         self.setdefault(key, {}).setdefault(name, []).append(value)
 
 
-def run_rounds(names: list[str], settings: Settings, base_url: str, batches: tuple[Batch, ...],
-               log: Callable[[str], None]) -> tuple[Samples, dict[str, Any]]:
+def run_rounds(
+    names: list[str],
+    settings: Settings,
+    base_url: str,
+    batches: tuple[Batch, ...],
+    log: Callable[[str], None],
+) -> tuple[Samples, dict[str, Any]]:
     samples = Samples()
     extra: dict[str, Any] = {"connections_after": {}}
     loop = asyncio.new_event_loop()
@@ -357,8 +384,10 @@ def run_rounds(names: list[str], settings: Settings, base_url: str, batches: tup
                     cpu, start = time.process_time(), time.perf_counter()
                     for _ in range(settings.calls):
                         await t.async_call(client)
-                    return ((time.perf_counter() - start) / settings.calls,
-                            (time.process_time() - cpu) / settings.calls)
+                    return (
+                        (time.perf_counter() - start) / settings.calls,
+                        (time.process_time() - cpu) / settings.calls,
+                    )
 
                 gc.collect()
                 wall, cpu = loop.run_until_complete(calls())
@@ -373,8 +402,7 @@ def run_rounds(names: list[str], settings: Settings, base_url: str, batches: tup
                 for _ in range(settings.streams):
                     assert t.sync_stream(body) == expected_stream
                 samples.add("sync_stream", name, (time.perf_counter() - start) / settings.streams)
-                samples.add("sync_stream_cpu", name,
-                            (time.process_time() - cpu) / settings.streams)
+                samples.add("sync_stream_cpu", name, (time.process_time() - cpu) / settings.streams)
             for name in order:
                 t, client = contestants[name], clients[name]
 
@@ -382,8 +410,10 @@ def run_rounds(names: list[str], settings: Settings, base_url: str, batches: tup
                     cpu, start = time.process_time(), time.perf_counter()
                     for _ in range(settings.streams):
                         assert await t.async_stream(client, body) == expected_stream
-                    return ((time.perf_counter() - start) / settings.streams,
-                            (time.process_time() - cpu) / settings.streams)
+                    return (
+                        (time.perf_counter() - start) / settings.streams,
+                        (time.process_time() - cpu) / settings.streams,
+                    )
 
                 gc.collect()
                 wall, cpu = loop.run_until_complete(streams_())
@@ -393,12 +423,16 @@ def run_rounds(names: list[str], settings: Settings, base_url: str, batches: tup
                 for batch in batches:
                     for name in order:
                         elapsed, cpu, conns = loop.run_until_complete(
-                            timed_batch(contestants[name], batch))
+                            timed_batch(contestants[name], batch)
+                        )
                         samples.add(batch.key, name, elapsed)
                         samples.add(batch.key + "_cpu", name, cpu)
                         extra["connections_after"].setdefault(batch.key, {}).setdefault(
-                            name, []).append(conns)
-            log(f"round {round_index + 1}/{settings.rounds} ({time.perf_counter() - started:.1f} s)")
+                            name, []
+                        ).append(conns)
+            log(
+                f"round {round_index + 1}/{settings.rounds} ({time.perf_counter() - started:.1f} s)"
+            )
     finally:
         for name, t in contestants.items():
             loop.run_until_complete(t.aclose(clients[name]))
@@ -460,12 +494,19 @@ def run_memory(names: list[str], base_url: str, repeats: int) -> Samples:
     for _ in range(repeats):
         for name in names:
             for semaphore in (None, 100):
-                command = [sys.executable, str(Path(__file__).resolve()), "--memory-child", name,
-                           "--base-url", base_url]
+                command = [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--memory-child",
+                    name,
+                    "--base-url",
+                    base_url,
+                ]
                 if semaphore:
                     command += ["--semaphore", str(semaphore)]
-                done = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                                      check=False)
+                done = subprocess.run(
+                    command, capture_output=True, text=True, timeout=600, check=False
+                )
                 if done.returncode:
                     raise RuntimeError(done.stderr[-3000:])
                 suffix = "_sem" if semaphore else ""
@@ -500,17 +541,24 @@ def run_profile(names: list[str], base_url: str, semaphore: int | None) -> str:
             elapsed, profiler = loop.run_until_complete(main())
             stats = pstats.Stats(profiler, stream=out)
             total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
-            print(f"\n===== {name}: gather 1000 calls, pool 100, semaphore={semaphore}: "
-                  f"{elapsed:.2f} s wall under cProfile, {total:.2f} s own time =====", file=out)
+            print(
+                f"\n===== {name}: gather 1000 calls, pool 100, semaphore={semaphore}: "
+                f"{elapsed:.2f} s wall under cProfile, {total:.2f} s own time =====",
+                file=out,
+            )
             pool_rows = [
-                (func, v) for func, v in stats.stats.items()  # type: ignore[attr-defined]
+                (func, v)
+                for func, v in stats.stats.items()  # type: ignore[attr-defined]
                 if "connection_pool" in func[0] or "connector" in func[0]
             ]
             pool_rows.sort(key=lambda kv: -kv[1][3])
             print("pool/connector functions (calls, own s, cumulative s):", file=out)
             for func, (_cc, nc, tt, ct, _callers) in pool_rows[:8]:
-                print(f"  {func[2]:<40} {nc:>9,} {tt:8.3f} {ct:8.3f}  "
-                      f"{Path(func[0]).parent.name}/{Path(func[0]).name}:{func[1]}", file=out)
+                print(
+                    f"  {func[2]:<40} {nc:>9,} {tt:8.3f} {ct:8.3f}  "
+                    f"{Path(func[0]).parent.name}/{Path(func[0]).name}:{func[1]}",
+                    file=out,
+                )
             stats.sort_stats("tottime").print_stats(14)
             t.close()
     finally:
@@ -530,8 +578,10 @@ ROWS = (
 
 
 def table(samples: Samples, names: list[str], rows: Any) -> str:
-    lines = ["| figure | unit | " + " | ".join(names) + " |",
-             "| --- | --- |" + " ---: |" * len(names)]
+    lines = [
+        "| figure | unit | " + " | ".join(names) + " |",
+        "| --- | --- |" + " ---: |" * len(names),
+    ]
     for key, label, unit, scale in rows:
         if key not in samples:
             continue
@@ -570,8 +620,9 @@ def main() -> None:
         names = args.only.split(",")
     settings = QUICK if args.quick else FULL
     if args.rounds:
-        settings = Settings(args.rounds, min(args.rounds, settings.batch_rounds), settings.calls,
-                            settings.streams)
+        settings = Settings(
+            args.rounds, min(args.rounds, settings.batch_rounds), settings.calls, settings.streams
+        )
     batches = BATCHES
     if args.batches:
         batches = tuple(b for b in BATCHES if b.key in args.batches.split(","))
@@ -586,29 +637,41 @@ def main() -> None:
             return
         if args.memory:
             samples = run_memory(names, server.base_url, 1 if args.quick else 3)
-            rows = [("rss_growth", "gather 1000 / pool 100: RSS high-water growth", "MB", 1e-6),
-                    ("traced_peak", "gather 1000 / pool 100: tracemalloc peak", "MB", 1e-6),
-                    ("rss_growth_sem", "… with Semaphore(100): RSS high-water growth", "MB", 1e-6),
-                    ("traced_peak_sem", "… with Semaphore(100): tracemalloc peak", "MB", 1e-6)]
+            rows = [
+                ("rss_growth", "gather 1000 / pool 100: RSS high-water growth", "MB", 1e-6),
+                ("traced_peak", "gather 1000 / pool 100: tracemalloc peak", "MB", 1e-6),
+                ("rss_growth_sem", "… with Semaphore(100): RSS high-water growth", "MB", 1e-6),
+                ("traced_peak_sem", "… with Semaphore(100): tracemalloc peak", "MB", 1e-6),
+            ]
             print(table(samples, names, rows))
             out = Path(args.out).with_name("transports_memory.json")
             out.write_text(json.dumps({"versions": versions(), "samples": samples}, indent=1))
             return
         load = os.getloadavg()[0]
         samples, extra = run_rounds(names, settings, server.base_url, batches, log)
-    print(f"rounds={settings.rounds} (batches: {settings.batch_rounds}), "
-          f"calls/sample={settings.calls}, streams/sample={settings.streams}; "
-          f"load {load:.2f} -> {os.getloadavg()[0]:.2f}")
+    print(
+        f"rounds={settings.rounds} (batches: {settings.batch_rounds}), "
+        f"calls/sample={settings.calls}, streams/sample={settings.streams}; "
+        f"load {load:.2f} -> {os.getloadavg()[0]:.2f}"
+    )
     print(table(samples, names, ROWS))
     print("\nclient CPU time (time.process_time) of the same samples:\n")
-    print(table(samples, names, [(key + "_cpu", label, "CPU " + unit, scale)
-                                 for key, label, unit, scale in ROWS]))
+    print(
+        table(
+            samples,
+            names,
+            [(key + "_cpu", label, "CPU " + unit, scale) for key, label, unit, scale in ROWS],
+        )
+    )
     print("connections open after each batch:", json.dumps(extra["connections_after"]))
     print("pieces per async 200-chunk stream:", extra["pieces_per_200_chunk_stream_async"])
     print("versions:", versions())
-    Path(args.out).write_text(json.dumps(
-        {"settings": settings.__dict__, "versions": versions(), "samples": samples,
-         **extra}, indent=1))
+    Path(args.out).write_text(
+        json.dumps(
+            {"settings": settings.__dict__, "versions": versions(), "samples": samples, **extra},
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":
