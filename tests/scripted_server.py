@@ -9,8 +9,11 @@ more requests than it scripted fails loudly.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
+import operator
+import random
 import re
 import socket
 import sys
@@ -345,16 +348,21 @@ _EMBEDDING_CATALOG = ("BAAI/bge-large-en-v1.5",)
 FAKE_EMBEDDING_DIMENSIONS = 1024  # BAAI/bge-large-en-v1.5's
 
 
-def fake_embedding(text: str, dimensions: int = FAKE_EMBEDDING_DIMENSIONS) -> list[float]:
-    """A deterministic unit vector of float32 values: the text's words hashed into buckets.
+@functools.lru_cache(maxsize=4096)
+def _word_vector(word: str, dimensions: int) -> tuple[float, ...]:
+    generator = random.Random(zlib.crc32(word.encode()))
+    return tuple(generator.gauss(0.0, 1.0) for _ in range(dimensions))
 
-    Texts that share words are close, so a retrieval example finds what it should.
+
+def fake_embedding(text: str, dimensions: int = FAKE_EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic unit vector of float32 values: the sum of its words' random vectors.
+
+    Random vectors of this many dimensions are nearly orthogonal, so texts that share
+    words are close and others are not: a retrieval example finds what it should.
     """
     vector = [0.0] * dimensions
-    for word in re.findall(r"\w+", text.lower()):
-        vector[zlib.crc32(word.encode()) % dimensions] += 1.0
-    if not any(vector):
-        vector[0] = 1.0
+    for word in re.findall(r"\w+", text.lower()) or [""]:
+        vector = list(map(operator.add, vector, _word_vector(word, dimensions)))
     norm = math.sqrt(sum(value * value for value in vector))
     return array("f", (value / norm for value in vector)).tolist()
 

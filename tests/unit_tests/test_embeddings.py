@@ -15,6 +15,7 @@ from typing import Any
 
 import pydantic
 import pytest
+from langchain_core.vectorstores import InMemoryVectorStore
 
 from langchain_nebula import (
     NebulaAuthenticationError,
@@ -35,6 +36,7 @@ from tests.scripted_server import (
     embeddings_answer,
     embeddings_reply,
     fake_embedding,
+    generic_reply,
 )
 
 Make = Callable[..., NebulaEmbeddings]
@@ -148,6 +150,16 @@ def test_model_kwargs_may_not_set_the_fields_the_class_sets(field: str) -> None:
 def test_bad_settings_fail_at_construction(bad: dict[str, Any]) -> None:
     with pytest.raises(pydantic.ValidationError):
         NebulaEmbeddings(**bad)
+
+
+def test_an_in_memory_vector_store_retrieves_the_closest_text(
+    server: ScriptedServer, make_embeddings: Make
+) -> None:
+    server.default = generic_reply
+    store = InMemoryVectorStore.from_texts(TEXTS, embedding=make_embeddings())
+    (found,) = store.similarity_search("Why do dogs bark?", k=1)
+    assert found.page_content == "Dogs bark loudly."
+    assert inputs(server) == [TEXTS, ["Why do dogs bark?"]]
 
 
 # -- input that sends nothing ------------------------------------------------------------
