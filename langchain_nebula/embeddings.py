@@ -213,20 +213,6 @@ class NebulaEmbeddings(NebulaConnection, Embeddings):
     def _request(self, texts: list[str], encoding: EncodingFormat) -> bytes:
         return embedding_request(self.model, texts, encoding, self.dimensions, self.model_kwargs)
 
-    def _falls_back(self, error: NebulaBadRequestError, encoding: EncodingFormat) -> bool:
-        """Whether a refused base64 request is worth asking again for floats.
-
-        Any client error answered to a base64 request may be the server refusing the
-        encoding (400 "base64 encoding is not currently supported", LiteLLM's 422s), and
-        servers word it differently; a float request that then succeeds settles it.
-        A context overflow, or a failure before any answer, is never about encoding.
-        """
-        return (
-            encoding == "base64"
-            and error.status_code is not None
-            and not isinstance(error, NebulaContextOverflowError)
-        )
-
     def _remember_floats(self, endpoint: Endpoint, error: NebulaBadRequestError) -> None:
         url = str(endpoint.url)
         if url not in self._float_only:
@@ -244,7 +230,7 @@ class NebulaEmbeddings(NebulaConnection, Embeddings):
         try:
             answer, _ = self._call_json(endpoint, self._request(texts, encoding))
         except NebulaBadRequestError as error:
-            if not self._falls_back(error, encoding):
+            if not _may_be_refusing_base64(error, encoding):
                 raise
             answer, _ = self._call_json(endpoint, self._request(texts, "float"))
             self._remember_floats(endpoint, error)
@@ -273,7 +259,7 @@ class NebulaEmbeddings(NebulaConnection, Embeddings):
         try:
             answer, _ = await self._acall_json(endpoint, self._request(texts, encoding))
         except NebulaBadRequestError as error:
-            if not self._falls_back(error, encoding):
+            if not _may_be_refusing_base64(error, encoding):
                 raise
             answer, _ = await self._acall_json(endpoint, self._request(texts, "float"))
             self._remember_floats(endpoint, error)
@@ -296,6 +282,21 @@ class NebulaEmbeddings(NebulaConnection, Embeddings):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+
+
+def _may_be_refusing_base64(error: NebulaBadRequestError, encoding: EncodingFormat) -> bool:
+    """Whether a failed request is worth sending again asking for floats.
+
+    Any client error answered to a base64 request may be the server refusing the
+    encoding (400 "base64 encoding is not currently supported", a proxy's 422), and
+    servers word it differently; a float request that then succeeds settles it. A
+    context overflow, or a failure before any answer, is never about the encoding.
+    """
+    return (
+        encoding == "base64"
+        and error.status_code is not None
+        and not isinstance(error, NebulaContextOverflowError)
+    )
 
 
 def _query(text: str) -> list[str]:
