@@ -19,7 +19,8 @@ LOCAL_MODEL = "SmolLM2-135M-Instruct"
 
 @pytest.fixture(scope="session")
 def local_server() -> Iterator[LocalServer]:
-    with LocalServer() as server:
+    # One process serves chat (with the tool template) and /v1/embeddings.
+    with LocalServer(embeddings=True) as server:
         yield server
 
 
