@@ -14,18 +14,20 @@ import warnings
 from collections.abc import Set
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel
 
 __all__ = ["field_names", "move_unknown_keywords"]
 
 
 def field_names(cls: type[BaseModel]) -> frozenset[str]:
-    """Every name a field of ``cls`` may be given by: its own and its alias."""
+    """Every name a field of ``cls`` may be given by: its own, its alias, its legacy ones."""
     names: set[str] = set()
     for name, info in cls.model_fields.items():
         names.add(name)
         if info.alias:
             names.add(info.alias)
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(c for c in info.validation_alias.choices if isinstance(c, str))
     return frozenset(names)
 
 

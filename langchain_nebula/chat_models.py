@@ -7,10 +7,8 @@ them into ``BaseChatModel``.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
@@ -45,6 +43,7 @@ from typing_extensions import Self
 
 from langchain_nebula._connection import NebulaConnection
 from langchain_nebula._http import AsyncClient, SyncClient, Timeout
+from langchain_nebula._keywords import move_unknown_keywords
 from langchain_nebula._messages import map_messages
 from langchain_nebula._profiles import profile_for, reasoning_form_for
 from langchain_nebula._provider import DEFAULT_BASE_URL, PROVIDER
@@ -308,26 +307,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
     @classmethod
     def _collect_unknown_keywords(cls, values: Any) -> Any:
         """Moves keywords that are not fields to ``model_kwargs``, with a warning."""
-        if not isinstance(values, dict):
-            return values
-        known = _known_names(cls)
-        # Underscored names are LangChain's own caches (seen on assignment), not input.
-        unknown = [name for name in values if name not in known and not name.startswith("_")]
-        if not unknown:
-            return values
-        values = dict(values)
-        extra = dict(values.get("model_kwargs") or {})
-        for name in unknown:
-            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
-            hint = f"; did you mean {close[0]!r}?" if close and name not in _SERVER_FIELDS else ""
-            msg = (
-                f"ChatNebula has no parameter {name!r}{hint} It was moved to model_kwargs "
-                "and will be sent as a top-level request field."
-            )
-            warnings.warn(msg, UserWarning, stacklevel=_user_stacklevel())
-            extra[name] = values.pop(name)
-        values["model_kwargs"] = extra
-        return values
+        return move_unknown_keywords(cls, values, server_fields=_SERVER_FIELDS)
 
     @field_validator("model_kwargs", mode="after")
     @classmethod
@@ -662,29 +642,3 @@ class ChatNebula(NebulaConnection, BaseChatModel):
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
-
-
-def _known_names(cls: type[BaseModel]) -> frozenset[str]:
-    names: set[str] = set()
-    for name, info in cls.model_fields.items():
-        names.add(name)
-        if info.alias:
-            names.add(info.alias)
-        if isinstance(info.validation_alias, AliasChoices):
-            names.update(c for c in info.validation_alias.choices if isinstance(c, str))
-    return frozenset(names)
-
-
-def _user_stacklevel() -> int:
-    """How far up the stack the user's constructor call is (past pydantic and us)."""
-    import sys
-
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None:
-        module = frame.f_globals.get("__name__", "")
-        if not module.startswith(("langchain_nebula", "langchain_core", "pydantic")):
-            return level
-        frame = frame.f_back  # type: ignore[assignment]
-        level += 1
-    return level

@@ -13,14 +13,23 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from langchain_core.embeddings import Embeddings
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    AliasChoices,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
 from langchain_nebula._connection import NebulaConnection
 from langchain_nebula._exceptions import NebulaBadRequestError, NebulaContextOverflowError
+from langchain_nebula._http import AsyncClient, SyncClient, Timeout
 from langchain_nebula._keywords import move_unknown_keywords
 from langchain_nebula._transport import Endpoint
 from langchain_nebula._vectors import (
@@ -106,7 +115,9 @@ class NebulaEmbeddings(NebulaConnection, Embeddings):
             vectors = await embeddings.aembed_documents(["Document 1", "Document 2"])
     """
 
-    model: str = Field(default=DEFAULT_EMBEDDING_MODEL, alias="model_name")
+    model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL, validation_alias=AliasChoices("model", "model_name")
+    )
     """Embedding model id, as Nebula lists it. Unknown ids are passed through."""
     dimensions: int | None = Field(default=None, ge=1)
     """Length of the vectors to ask for, for models that can shorten theirs; sent only
@@ -141,14 +152,48 @@ class NebulaEmbeddings(NebulaConnection, Embeddings):
         """Moves keywords that are not fields to ``model_kwargs``, with a warning."""
         return move_unknown_keywords(cls, values, server_fields=_SERVER_FIELDS)
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        clash = set(self.model_kwargs) & (set(type(self).model_fields) | _OWN_REQUEST_FIELDS)
+    @field_validator("model_kwargs", mode="after")
+    @classmethod
+    def _check_model_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # A field validator, so an error shows these arguments, never the key.
+        clash = set(value) & (set(cls.model_fields) | _OWN_REQUEST_FIELDS)
         if clash:
             msg = f"{sorted(clash)} may not be set in model_kwargs: NebulaEmbeddings sets them"
             raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         self._wired()  # connection settings fail here, at construction, not on first use
         return self
+
+    if TYPE_CHECKING:
+        # What type checkers see: api_key takes a plain str, legacy spellings work.
+        # tests/unit_tests/test_typing.py keeps it in step with the fields.
+        def __init__(
+            self,
+            *,
+            model: str = ...,
+            dimensions: int | None = ...,
+            chunk_size: int = ...,
+            max_concurrency: int = ...,
+            encoding_format: EncodingFormat = ...,
+            model_kwargs: dict[str, Any] = ...,
+            api_key: str | SecretStr | None = ...,
+            base_url: str = ...,
+            timeout: float | Timeout | None = ...,
+            max_retries: int = ...,
+            total_timeout: float | None = ...,
+            max_response_bytes: int = ...,
+            default_headers: dict[str, str] | None = ...,
+            http_client: SyncClient | None = ...,
+            http_async_client: AsyncClient | None = ...,
+            # legacy spellings, still accepted
+            model_name: str = ...,
+            nebula_api_key: str | SecretStr | None = ...,
+            nebula_api_base: str = ...,
+            request_timeout: float | Timeout | None = ...,
+        ) -> None: ...
 
     # -- public API -------------------------------------------------------------------
 
