@@ -16,7 +16,7 @@ import os
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from langchain_core.utils import from_env, secret_from_env
@@ -29,6 +29,7 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from typing_extensions import Self
 
@@ -36,6 +37,7 @@ from langchain_nebula._body import DEFAULT_MAX_RESPONSE_BYTES
 from langchain_nebula._clients import ClientConfig, async_client, sync_client
 from langchain_nebula._exceptions import NebulaAuthenticationError
 from langchain_nebula._http import AsyncClient, SyncClient, Timeout
+from langchain_nebula._keywords import move_unknown_keywords
 from langchain_nebula._provider import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -232,6 +234,38 @@ class NebulaConnection(BaseModel):
     )
 
     _wiring: _Wiring | None = PrivateAttr(default=None)
+
+    # Request fields a server takes that are not fields of the model class: passed as
+    # constructor keywords they are meant, not misspelt (no "did you mean" hint).
+    _server_fields: ClassVar[frozenset[str]] = frozenset()
+    # Request fields the class sets from its own arguments: model_kwargs may not.
+    _own_request_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_unknown_keywords(cls, values: Any) -> Any:
+        """Moves keywords that are not fields to ``model_kwargs``, with a warning."""
+        if "model_kwargs" not in cls.model_fields:
+            return values
+        return move_unknown_keywords(cls, values, server_fields=cls._server_fields)
+
+    @field_validator("model_kwargs", mode="after", check_fields=False)
+    @classmethod
+    def _check_model_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # A field validator, so an error shows these arguments, never the key.
+        clash = set(value) & (set(cls.model_fields) | cls._own_request_fields)
+        if clash:
+            msg = (
+                f"{sorted(clash)} may not be set in model_kwargs: pass them as "
+                f"{cls.__name__} arguments"
+            )
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _check_connection(self) -> Self:
+        self._wired()  # connection settings fail here, at construction, not on first use
+        return self
 
     @field_validator("api_key", mode="after")
     @classmethod

@@ -32,18 +32,13 @@ from langchain_core.runnables import Runnable
 from pydantic import (
     AliasChoices,
     BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
-    field_validator,
-    model_validator,
 )
-from typing_extensions import Self
 
 from langchain_nebula._connection import NebulaConnection
 from langchain_nebula._http import AsyncClient, SyncClient, Timeout
-from langchain_nebula._keywords import move_unknown_keywords
 from langchain_nebula._messages import map_messages
 from langchain_nebula._profiles import profile_for, reasoning_form_for
 from langchain_nebula._provider import DEFAULT_BASE_URL, PROVIDER
@@ -237,13 +232,6 @@ class ChatNebula(NebulaConnection, BaseChatModel):
     ``/tokenize``), exact; ``"approximate"`` estimates about four characters a token,
     offline; ``"auto"`` (default) uses the server's if it answers, else the estimate."""
 
-    model_config = ConfigDict(
-        populate_by_name=True,
-        arbitrary_types_allowed=True,
-        hide_input_in_errors=True,
-        validate_assignment=True,
-    )
-
     _tokenizer: ServerTokenizer = PrivateAttr(default_factory=ServerTokenizer)
 
     if TYPE_CHECKING:
@@ -303,26 +291,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
             stop_sequences: list[str] | str | None = ...,
         ) -> None: ...
 
-    @model_validator(mode="before")
-    @classmethod
-    def _collect_unknown_keywords(cls, values: Any) -> Any:
-        """Moves keywords that are not fields to ``model_kwargs``, with a warning."""
-        return move_unknown_keywords(cls, values, server_fields=_SERVER_FIELDS)
-
-    @field_validator("model_kwargs", mode="after")
-    @classmethod
-    def _check_model_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # A field validator, so an error shows these arguments, never the key.
-        clash = set(value) & set(cls.model_fields)
-        if clash:
-            msg = f"pass {sorted(clash)} as ChatNebula arguments, not in model_kwargs"
-            raise ValueError(msg)
-        return value
-
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        self._wired()  # connection settings fail here, at construction, not on first use
-        return self
+    _server_fields = _SERVER_FIELDS
 
     @property
     def _llm_type(self) -> str:

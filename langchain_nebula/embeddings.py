@@ -18,19 +18,14 @@ from typing import TYPE_CHECKING, Any, Final
 from langchain_core.embeddings import Embeddings
 from pydantic import (
     AliasChoices,
-    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
-    field_validator,
-    model_validator,
 )
-from typing_extensions import Self
 
 from langchain_nebula._connection import NebulaConnection
 from langchain_nebula._exceptions import NebulaBadRequestError, NebulaContextOverflowError
 from langchain_nebula._http import AsyncClient, SyncClient, Timeout
-from langchain_nebula._keywords import move_unknown_keywords
 from langchain_nebula._transport import Endpoint
 from langchain_nebula._vectors import (
     EncodingFormat,
@@ -136,36 +131,11 @@ class NebulaEmbeddings(NebulaConnection, Embeddings):
     """Extra top-level request fields. Unknown constructor keywords land here too, with
     a warning."""
 
-    model_config = ConfigDict(
-        populate_by_name=True,
-        arbitrary_types_allowed=True,
-        hide_input_in_errors=True,
-        validate_assignment=True,
-    )
-
     # Endpoints (URLs) that refused base64: asked for floats from then on.
     _float_only: frozenset[str] = PrivateAttr(default=frozenset())
 
-    @model_validator(mode="before")
-    @classmethod
-    def _collect_unknown_keywords(cls, values: Any) -> Any:
-        """Moves keywords that are not fields to ``model_kwargs``, with a warning."""
-        return move_unknown_keywords(cls, values, server_fields=_SERVER_FIELDS)
-
-    @field_validator("model_kwargs", mode="after")
-    @classmethod
-    def _check_model_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # A field validator, so an error shows these arguments, never the key.
-        clash = set(value) & (set(cls.model_fields) | _OWN_REQUEST_FIELDS)
-        if clash:
-            msg = f"{sorted(clash)} may not be set in model_kwargs: NebulaEmbeddings sets them"
-            raise ValueError(msg)
-        return value
-
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        self._wired()  # connection settings fail here, at construction, not on first use
-        return self
+    _server_fields = _SERVER_FIELDS
+    _own_request_fields = _OWN_REQUEST_FIELDS
 
     if TYPE_CHECKING:
         # What type checkers see: api_key takes a plain str, legacy spellings work.
