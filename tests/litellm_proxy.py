@@ -45,7 +45,8 @@ import httpx
 import yaml
 
 __all__ = [
-    "BACKEND_ALIASES",
+    "BACKEND_DOWN_MODEL",
+    "CHAT_ALIASES",
     "EMBEDDINGS_MODEL",
     "MASTER_KEY",
     "RATE_LIMITED_KEY",
@@ -58,6 +59,7 @@ __all__ = [
     "LiteLLMProxyError",
     "ensure_litellm",
     "find_uv",
+    "r1_grammar",
 ]
 
 CONFIG_DIR = Path(__file__).parent / "litellm"
@@ -71,8 +73,27 @@ TEXT_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 REASONING_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"
 VISION_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 RPM_LIMITED_MODEL = "nebula-test/rpm-limited"
+BACKEND_DOWN_MODEL = "nebula-test/backend-down"
 EMBEDDINGS_MODEL = "BAAI/bge-large-en-v1.5"
-BACKEND_ALIASES = (TEXT_MODEL, REASONING_MODEL, VISION_MODEL, RPM_LIMITED_MODEL)
+# The aliases served by the chat backend (the llama.cpp server given as chat_base_url).
+CHAT_ALIASES = (TEXT_MODEL, REASONING_MODEL, VISION_MODEL, RPM_LIMITED_MODEL)
+
+
+def r1_grammar(*, open_tag: bool = True, thought: int = 120, answer: int = 80) -> str:
+    """A llama.cpp ``grammar`` that makes any model answer in DeepSeek-R1's shape.
+
+    ``<think>\\n`` reasoning ``\\n</think>\\n\\n`` answer, or without the opening tag, as
+    R1 models answer when their chat template has already emitted it. Sent as the
+    request field ``grammar`` (LiteLLM forwards it), it makes the reasoning aliases
+    deterministic with a 135M model; ``thought`` and ``answer`` cap their lengths.
+    """
+    opening = '"<think>\\n" ' if open_tag else ""
+    return (
+        f'root ::= {opening}thought "\\n</think>\\n\\n" answer\n'
+        f"thought ::= [A-Za-z ,.']{{10,{thought}}}\n"
+        f"answer ::= [A-Za-z ,.!']{{1,{answer}}}"
+    )
+
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PORT_TAKEN = "address already in use"
