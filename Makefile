@@ -1,6 +1,6 @@
 # Every target works on a fresh machine: uv is installed with pip if it is missing,
 # and the locked environment is synced before anything runs.
-.PHONY: demo test integration_tests lint format type bench docs clean
+.PHONY: demo test integration_tests lint format type bench docs transcripts clean
 
 UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
@@ -34,6 +34,9 @@ bench:
 docs:
 	$(RUN) --group docs pdoc --docformat google --output-directory site langchain_nebula
 	@echo "API reference written to site/index.html"
+
+transcripts:
+	$(RUN) python scripts/record_transcripts.py
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache site

@@ -295,6 +295,10 @@ class LiteLLMProxy:
             NEBULA_TEST_RATE_LIMITED_KEY=RATE_LIMITED_KEY,
             # Its bundled price list, not three failing fetches from GitHub per start.
             LITELLM_LOCAL_MODEL_COST_MAP="True",
+            # Token counts for llama/deepseek names try to fetch a tokenizer from the
+            # Hugging Face hub, retrying for 23 s per request; offline, LiteLLM falls
+            # back to tiktoken at once.
+            HF_HUB_OFFLINE="1",
             PYTHONUNBUFFERED="1",
         )
         self.log = []
