@@ -160,6 +160,16 @@ SCENARIOS: tuple[Scenario, ...] = (
     one("text_invoke", "A plain reply, cut by max_tokens.", Exchange(TEXT)),
     one("text_stream", "The same, streamed with include_usage.", Exchange(streamed(TEXT))),
     one(
+        "text_stream_without_usage",
+        "Streamed without stream_options.",
+        Exchange({**TEXT, "stream": True}),
+    ),
+    one(
+        "logprobs_invoke",
+        "logprobs with top_logprobs 2.",
+        Exchange(chat(TEXT_MODEL, "Name a primary colour.", 4, logprobs=True, top_logprobs=2)),
+    ),
+    one(
         "reasoning_invoke",
         "R1 alias, reply shaped <think>\\n…\\n</think>\\n\\nanswer (forced by a grammar).",
         Exchange(REASONING),
@@ -191,6 +201,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         Exchange(chat("nebula-test/no-such-model", "Hi", 4)),
     ),
     one(
+        "unknown_model_stream",
+        "The same, asked for as a stream.",
+        Exchange(streamed(chat("nebula-test/no-such-model", "Hi", 4))),
+    ),
+    one(
         "context_window_precall",
         "A prompt above the alias's published max_input_tokens: LiteLLM's own check.",
         Exchange(chat(TEXT_MODEL, OVER_PUBLISHED_LIMIT, 4)),
@@ -202,9 +217,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         Exchange(chat(REASONING_MODEL, OVER_BACKEND_CONTEXT, 4)),
     ),
     one(
+        "context_overflow_backend_stream",
+        "The same, asked for as a stream.",
+        Exchange(streamed(chat(REASONING_MODEL, OVER_BACKEND_CONTEXT, 4))),
+    ),
+    one(
         "image_to_text_backend",
         "An image sent to a vision id whose backend is text-only.",
         Exchange(IMAGE),
+    ),
+    one(
+        "image_to_text_backend_stream",
+        "The same, asked for as a stream: does the error come as a status or an event?",
+        Exchange(streamed(IMAGE)),
     ),
     one(
         "image_to_text_backend_default_retries",
@@ -220,6 +245,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         targets=("litellm",),
     ),
     one(
+        "backend_down_stream",
+        "The same, asked for as a stream.",
+        Exchange(streamed(chat(BACKEND_DOWN_MODEL, "Hi", 4))),
+        targets=("litellm",),
+    ),
+    one(
         "backend_down_default_retries",
         "The same through a proxy with LiteLLM's default retry settings.",
         Exchange(chat(BACKEND_DOWN_MODEL, "Hi", 4)),
@@ -230,6 +261,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         "bad_key",
         "A key the proxy does not know.",
         Exchange(chat(TEXT_MODEL, "Hi", 4), key="sk-nebula-test-wrong-key"),
+        targets=("litellm",),
+    ),
+    one(
+        "bad_key_stream",
+        "The same, asked for as a stream.",
+        Exchange(streamed(chat(TEXT_MODEL, "Hi", 4)), key="sk-nebula-test-wrong-key"),
         targets=("litellm",),
     ),
     one(
