@@ -346,7 +346,12 @@ class LiteLLMProxy:
         raise LiteLLMProxyError(msg + self._log_tail())
 
     def _log_tail(self, lines: int = 40) -> str:
-        return ":\n" + "\n".join(self.log[-lines:]) if self.log else " (no output)"
+        if not self.log:
+            return " (no output)"
+        tail = self.log[-lines:]
+        # Uvicorn's own error lines (a port in use, say) often precede a long traceback.
+        errors = [line for line in self.log[:-lines] if line.startswith("ERROR:")]
+        return ":\n" + "\n".join([*errors, *(["..."] if errors else []), *tail])
 
     def _port_was_taken(self) -> bool:
         return any(_PORT_TAKEN in line.lower() for line in self.log)
