@@ -44,7 +44,11 @@ def local_base_url(local_server: LocalServer) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def litellm_proxy(local_server: LocalServer) -> Iterator[LiteLLMProxy]:
-    """LiteLLM in front of the session's llama.cpp server, Nebula's ids as aliases."""
+    """LiteLLM in front of the session's llama.cpp server, Nebula's ids as aliases.
+
+    The embeddings alias points at the same server, which has embeddings off: no test
+    here needs them (scripts/record_transcripts.py starts a server that has them).
+    """
     with LiteLLMProxy(local_server.base_url) as proxy:
         yield proxy
 
