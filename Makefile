@@ -1,6 +1,6 @@
 # Every target works on a fresh machine: uv is installed with pip if it is missing,
 # and the locked environment is synced before anything runs.
-.PHONY: demo test test-pythons dist-check integration_tests lint format type bench docs clean
+.PHONY: demo test test-pythons dist-check integration_tests lint format type bench docs transcripts clean
 
 UV := $(shell sh scripts/find_uv.sh)
 ifeq ($(UV),)
@@ -53,6 +53,9 @@ bench:
 docs:
 	$(RUN) --group docs pdoc --docformat google --output-directory site langchain_nebula langchain_nebula.catalog langchain_nebula.local
 	@echo "API reference written to site/index.html"
+
+transcripts:
+	$(RUN) python scripts/record_transcripts.py
 
 clean:
 	rm -rf .venv .venv-3.* .venv-wheel .uv-bootstrap dist .pytest_cache .mypy_cache .ruff_cache site
