@@ -47,8 +47,8 @@ def local_base_url(local_server: LocalServer) -> Iterator[str]:
 def litellm_proxy(local_server: LocalServer) -> Iterator[LiteLLMProxy]:
     """LiteLLM in front of the session's llama.cpp server, Nebula's ids as aliases.
 
-    The embeddings alias points at the same server, which has embeddings off: no test
-    here needs them (scripts/record_transcripts.py starts a server that has them).
+    The embeddings alias (``BAAI/bge-large-en-v1.5``) points at the same server, which
+    serves ``/v1/embeddings`` too.
     """
     with LiteLLMProxy(local_server.base_url) as proxy:
         yield proxy

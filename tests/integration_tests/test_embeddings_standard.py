@@ -1,14 +1,12 @@
 """LangChain's standard embeddings integration suite, and what ours adds, against each target.
 
 - ``TestLocalLlamaCppEmbeddings``: the session's llama.cpp server (SmolLM2-135M, which
-  also serves ``/v1/embeddings``, mean-pooled, 576 dimensions); runs in ``make test``.
+  also serves ``/v1/embeddings``, mean-pooled, 576 dimensions).
+- ``TestLiteLLMProxyEmbeddings``: the same server through a real LiteLLM proxy, under
+  Nebula's embedding model id. Both run in ``make test``.
 
-Another target is a subclass naming the fixture that yields its base URL, the model
-and the key, e.g. through the LiteLLM proxy::
-
-    class TestLiteLLMProxyEmbeddings(_EmbeddingsTarget):
-        base_url_fixture = "litellm_base_url"
-        target_model, target_api_key = EMBEDDINGS_MODEL, MASTER_KEY
+A target is a subclass naming the fixture that yields its base URL, the model and
+the key.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
 from langchain_nebula import NebulaBadRequestError, NebulaEmbeddings, NebulaResponseError
 from tests.integration_tests.conftest import LOCAL_MODEL
+from tests.litellm_proxy import EMBEDDINGS_MODEL, MASTER_KEY
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -95,3 +94,9 @@ class TestLocalLlamaCppEmbeddings(_EmbeddingsTarget):
         assert caught.value.status_code == 400
         # The refusal was not about base64: the instance keeps asking for it.
         assert model._embeddings_endpoint()[1] == "base64"
+
+
+class TestLiteLLMProxyEmbeddings(_EmbeddingsTarget):
+    base_url_fixture = "litellm_base_url"
+    target_model = EMBEDDINGS_MODEL
+    target_api_key = MASTER_KEY
