@@ -470,7 +470,9 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         """
         if self.custom_get_token_ids is not None:
             return super().get_num_tokens_from_messages(messages, tools)
-        count = self._tokenizer.count(self, map_messages(messages), None)
+        count = self._tokenizer.count(
+            self, self.model, self.token_counting, map_messages(messages), None
+        )
         if count is not None and not tools:
             return count
         if count is not None:  # the tokenizer endpoints take no tools: estimate theirs
@@ -481,7 +483,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         """Counts the tokens of ``text`` (exact or estimated as above)."""
         if self.custom_get_token_ids is not None:
             return super().get_num_tokens(text)
-        count = self._tokenizer.count(self, None, text)
+        count = self._tokenizer.count(self, self.model, self.token_counting, None, text)
         return count if count is not None else math.ceil(len(text) / 4)
 
     def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None], /) -> dict[str, Any]:
