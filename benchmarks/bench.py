@@ -678,7 +678,7 @@ def render(
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("langchain-nebula", "langchain-core", "langchain-openai", "openai", "httpx"):
+    for package in ("langchain-nebulablock", "langchain-core", "langchain-openai", "openai", "httpx"):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

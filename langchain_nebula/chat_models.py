@@ -103,9 +103,9 @@ class ChatNebula(NebulaConnection, BaseChatModel):
     """Chat model for the Nebula Block inference API (OpenAI-compatible).
 
     Setup:
-        Install ``langchain-nebula`` and set ``NEBULA_API_KEY``::
+        Install ``langchain-nebulablock`` and set ``NEBULA_API_KEY``::
 
-            pip install -U langchain-nebula
+            pip install -U langchain-nebulablock
             export NEBULA_API_KEY="your-api-key"
 
         Any OpenAI-compatible server (vLLM, llama.cpp, LiteLLM) works too: pass its

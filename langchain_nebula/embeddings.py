@@ -57,9 +57,9 @@ class NebulaEmbeddings(NebulaConnection, Embeddings):
     """Embeddings from the Nebula Block inference API (OpenAI-compatible).
 
     Setup:
-        Install ``langchain-nebula`` and set ``NEBULA_API_KEY``::
+        Install ``langchain-nebulablock`` and set ``NEBULA_API_KEY``::
 
-            pip install -U langchain-nebula
+            pip install -U langchain-nebulablock
             export NEBULA_API_KEY="your-api-key"
 
         Any OpenAI-compatible ``/v1/embeddings`` server (vLLM, llama.cpp, LiteLLM)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import os
 import signal
 import subprocess
@@ -211,6 +212,12 @@ class LocalServer:
             LocalServerError: If the child exits or does not listen in time; the
                 message includes the end of its log.
         """
+        if importlib.util.find_spec("xllamacpp") is None:
+            msg = (
+                "the local server runs llama.cpp from the xllamacpp package, which is not "
+                'installed: pip install "langchain-nebulablock[local]"'
+            )
+            raise LocalServerError(msg)
         model_path = self.model_path or ensure_model()
         template = "-"
         if self.chat_template is not None:
@@ -383,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: could not fetch the model: {error}", file=sys.stderr)  # noqa: T201
             return 1
     elif args.command == "serve":
+        # SIGTERM unwinds like Ctrl-C, so the child server and its files go too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with LocalServer(port=args.port, embeddings=args.embeddings) as server:
             print(f"Serving SmolLM2-135M-Instruct at {server.base_url} (Ctrl-C stops)")  # noqa: T201
             with contextlib.suppress(KeyboardInterrupt):
