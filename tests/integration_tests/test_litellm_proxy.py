@@ -5,11 +5,11 @@ llama.cpp server. These tests pin how ChatNebula reads what LiteLLM itself produ
 reasoning moved out of ``content`` on invoke but not on stream, its error bodies and
 statuses, its rate-limit headers. Reasoning replies are forced into DeepSeek-R1's
 shape with a llama.cpp grammar, so they do not depend on the 135M model's judgement.
-A failure that is ours is an ``xfail(strict=False)`` whose reason starts ``BUG:``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import reduce
 from operator import add
@@ -97,20 +97,7 @@ def test_reasoning_alias_splits_reasoning_from_answer_on_invoke_and_stream(
 
 @pytest.mark.parametrize(
     "open_tag",
-    [
-        pytest.param(
-            True,
-            id="think_open_tag",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="BUG: on invoke LiteLLM moves the reasoning to reasoning_content and "
-                "leaves the answer as '\\n\\nanswer'; ChatNebula keeps both verbatim "
-                "(reasoning '\\nthought\\n', content '\\n\\nanswer') while its stream "
-                "splitter strips whitespace around the tags, so invoke and stream differ",
-            ),
-        ),
-        pytest.param(False, id="no_open_tag"),
-    ],
+    [pytest.param(True, id="think_open_tag"), pytest.param(False, id="no_open_tag")],
 )
 def test_reasoning_alias_invoke_and_stream_agree(proxied: ModelFactory, open_tag: bool) -> None:
     grammar = r1_grammar(open_tag=open_tag, thought=40, answer=30)
@@ -150,30 +137,15 @@ def test_rpm_limited_alias_raises_rate_limit_error_once_used_up(
     assert "No deployments available" in caught.value.message
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="BUG: LiteLLM answers an unknown model with 400 'Invalid model name passed in "
-    "model=…' (never 404), which ChatNebula raises as NebulaBadRequestError, not the "
-    "NebulaNotFoundError its exception tree promises for an unknown model",
-)
-def test_unknown_model_raises_not_found(proxied: ModelFactory) -> None:
-    with pytest.raises(NebulaNotFoundError):
-        proxied(model="nebula-test/no-such-model").invoke("Hi")
-
-
-def test_unknown_model_is_a_bad_request_naming_the_model(proxied: ModelFactory) -> None:
-    with pytest.raises(NebulaBadRequestError) as caught:
+def test_unknown_model_is_not_found_in_the_servers_words(proxied: ModelFactory) -> None:
+    # LiteLLM answers 400, never 404: the words say what it is.
+    with pytest.raises(NebulaNotFoundError) as caught:
         proxied(model="nebula-test/no-such-model").invoke("Hi")
     assert caught.value.status_code == 400
-    assert "Invalid model name passed in model=nebula-test/no-such-model" in caught.value.message
+    assert caught.value.message == "Invalid model name passed in model=nebula-test/no-such-model."
+    assert caught.value.retryable is False
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="BUG: LiteLLM's own pre-call check says 'Context Window exceeded' "
-    "(litellm.ContextWindowExceededError), which _CONTEXT_OVERFLOW does not match, so "
-    "ChatNebula raises a plain NebulaBadRequestError",
-)
 def test_prompt_over_published_limit_raises_context_overflow(
     proxied: ModelFactory,
 ) -> None:
@@ -193,7 +165,7 @@ def test_prompt_over_backend_context_raises_context_overflow(
     assert "exceeds the available context size" in caught.value.message
 
 
-def test_image_to_text_only_backend_raises_server_error(proxied: ModelFactory) -> None:
+def test_an_image_to_a_text_only_backend_is_refused_at_once(proxied: ModelFactory) -> None:
     message = {
         "role": "user",
         "content": [
@@ -201,10 +173,26 @@ def test_image_to_text_only_backend_raises_server_error(proxied: ModelFactory) -
             {"type": "image_url", "image_url": {"url": PIXEL}},
         ],
     }
-    with pytest.raises(NebulaServerError) as caught:
-        proxied(model=VISION_MODEL).invoke([message])
+    started = time.monotonic()
+    with pytest.raises(NebulaBadRequestError) as caught:
+        proxied(model=VISION_MODEL, max_retries=3).invoke([message])
+    # A 500, but the words say the request itself can never succeed: not retried (three
+    # retries would have waited 0.5 + 1 + 2 s).
+    assert time.monotonic() - started < 3.0
     assert caught.value.status_code == 500
-    assert "image input is not supported" in caught.value.message
+    assert caught.value.retryable is False
+    assert caught.value.message.startswith("image input is not supported")
+    assert caught.value.raw_message is not None
+    assert caught.value.raw_message.startswith("litellm.InternalServerError")
+
+
+def test_response_headers_through_the_proxy(proxied: ModelFactory) -> None:
+    model = proxied(include_response_headers=True, max_tokens=4)
+    invoked = model.invoke("Hi").response_metadata["headers"]
+    first_chunk = next(iter(model.stream("Hi"))).response_metadata["headers"]
+    for headers in (invoked, first_chunk):
+        assert headers["x-litellm-call-id"]
+        assert headers["x-litellm-model-group"] == "meta-llama/Llama-3.3-70B-Instruct"
 
 
 def test_backend_down_raises_server_error(proxied: ModelFactory) -> None:
