@@ -273,7 +273,7 @@ def _status_from_code(code: Any) -> int | None:
         return None
     if isinstance(code, int):
         return code if 100 <= code <= 599 else None
-    if isinstance(code, str) and code.isdigit() and len(code) == 3:
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3:
         return _status_from_code(int(code))
     return None
 

@@ -151,6 +151,10 @@ class StreamParser:
         content = delta.get("content")
         additional: dict[str, Any] = {}
         if content.__class__ is not str:
+            if content is not None and not isinstance(content, list):
+                self._malformed(
+                    f"a stream delta's content is a JSON {type(content).__name__}", event
+                )
             read = message_text(content, "a stream delta's")
             content = read.text
             if read.refusal:

@@ -413,7 +413,7 @@ def _streamable(response: Response) -> Response:
 
 def _check_length(response: Response, limit: int) -> None:
     length = response.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
+    if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
         raise too_large_error(limit)
 
 
