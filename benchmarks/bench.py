@@ -678,7 +678,8 @@ def render(
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("langchain-nebulablock", "langchain-core", "langchain-openai", "openai", "httpx"):
+    packages = ("langchain-nebulablock", "langchain-core", "langchain-openai", "openai", "httpx")
+    for package in packages:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

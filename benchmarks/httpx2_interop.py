@@ -39,7 +39,7 @@ def answer(request: Any) -> Any:
 def main() -> None:
     print(
         f"httpx {httpx.__version__}, httpx2 {httpx2.__version__}, "
-        f"langchain-nebula {importlib.metadata.version("langchain-nebulablock")}\n"
+        f"langchain-nebula {importlib.metadata.version('langchain-nebulablock')}\n"
     )
     print("| probe | result |\n| --- | --- |")
     probe(

@@ -132,10 +132,12 @@ class ScriptedServer:
         )
 
     def _next_reply(self, request: Recorded) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+        # After recording, so a test woken by the hook already sees this request counted.
         if self.on_request is not None:
             self.on_request(request)
         with self._lock:
-            self.requests.append(request)
             if self.replies:
                 return self.replies.popleft()
         if self.default is not None:
