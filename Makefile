@@ -1,10 +1,10 @@
 # Every target works on a fresh machine: uv is installed with pip if it is missing,
 # and the locked environment is synced before anything runs.
-.PHONY: demo test integration_tests lint format type bench docs mutation clean
+.PHONY: demo test test-pythons dist-check integration_tests lint format type bench docs mutation transcripts clean
 
-UV := $(shell command -v uv 2>/dev/null)
+UV := $(shell sh scripts/find_uv.sh)
 ifeq ($(UV),)
-UV := $(shell python3 -m pip install --quiet --disable-pip-version-check uv >&2 && python3 -c "import uv; print(uv.find_uv_bin())")
+$(error no uv: scripts/find_uv.sh could not find or install it)
 endif
 RUN := $(UV) run --locked
 
@@ -13,6 +13,25 @@ demo:
 
 test:
 	$(RUN) pytest tests
+
+# The unit suite on the other supported Pythons (CI runs the full suite on 3.11).
+test-pythons:
+	@for version in 3.10 3.12 3.13; do \
+	  python=$$(sh scripts/python_for.sh $$version) || exit 1; \
+	  echo "== unit suite on Python $$version ($$python)"; \
+	  UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=.venv-$$version \
+	    $(UV) run --locked --python $$python pytest tests/unit_tests -q || exit 1; \
+	done
+
+# Build the sdist and wheel, check their metadata, and run README's quick start from
+# the wheel installed with plain pip in a fresh venv, against a local test server.
+dist-check:
+	rm -rf dist .venv-wheel
+	$(UV) build --out-dir dist
+	$(UV) tool run --from 'twine>=6' twine check --strict dist/*
+	python3 -m venv .venv-wheel
+	.venv-wheel/bin/python -m pip install --quiet --disable-pip-version-check dist/*.whl
+	$(RUN) python scripts/serve_for.py -- .venv-wheel/bin/python scripts/wheel_smoke.py README.md
 
 integration_tests:
 	$(RUN) pytest tests/integration_tests -m live -rs
@@ -42,8 +61,11 @@ mutation:
 	$(RUN) python scripts/mutation_report.py --fail-under 90
 
 docs:
-	$(RUN) --group docs pdoc --docformat google --output-directory site langchain_nebula
+	$(RUN) --group docs pdoc --docformat google --output-directory site langchain_nebula langchain_nebula.catalog langchain_nebula.local
 	@echo "API reference written to site/index.html"
 
+transcripts:
+	$(RUN) python scripts/record_transcripts.py
+
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache site mutants
+	rm -rf .venv .venv-3.* .venv-wheel .uv-bootstrap dist .pytest_cache .mypy_cache .ruff_cache site mutants

@@ -556,6 +556,12 @@ def check_targets(samples: Samples, settings: Settings) -> list[Target]:
         _ratio(samples, "import", NEBULA, FLOOR),
         1.05,
     )
+    limit(
+        "abatch of 1000, default max_concurrency, ≥ 1.2x faster than ChatOpenAI",
+        _ratio(samples, "abatch_default", OPENAI, NEBULA),
+        1.2,
+        at_least=True,
+    )
     long_cost, short_cost = (
         samples.median("stream_long", NEBULA),
         samples.median("stream_short", NEBULA),
@@ -672,7 +678,8 @@ def render(
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("langchain-nebula", "langchain-core", "langchain-openai", "openai", "httpx"):
+    packages = ("langchain-nebulablock", "langchain-core", "langchain-openai", "openai", "httpx")
+    for package in packages:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

@@ -15,6 +15,11 @@ answer is precomputed and cached; a request costs one small ``json.loads``.
   (each content delta exactly B bytes; default: a short word, like a token). So
   ``"chunks=10240 chunk_bytes=1024"`` streams a 10 MiB answer.
 
+``POST /v1/embeddings`` answers one ``embedding`` item per input, in order, each a
+fixed pseudo-random float32 vector (``dimensions`` long, default 1024 like
+``BAAI/bge-large-en-v1.5``), as JSON numbers or, with ``"encoding_format": "base64"``,
+as base64 little-endian float32s: the two forms carry exactly the same values.
+
 Standalone: ``python benchmarks/canned_server.py [--port N]`` prints
 ``LISTENING <port>`` once it accepts connections, and stops on SIGINT or SIGTERM; with
 ``--exit-on-stdin-eof`` (as ``CannedServer`` starts it) also when its standard input
@@ -24,11 +29,14 @@ closes, so it never outlives the process that started it.
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
+import base64
 import contextlib
 import functools
 import json
 import os
+import random
 import selectors
 import signal
 import socket
@@ -37,7 +45,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CannedServer", "stream_prompt"]
+__all__ = ["EMBEDDING_DIMENSIONS", "CannedServer", "embedding_vector", "stream_prompt"]
 
 MODEL = "canned-model"
 _CREATED = 1_700_000_000
@@ -45,6 +53,9 @@ _MAX_HEAD = 64 * 1024
 _MAX_BODY = 16 * 1024 * 1024
 _MAX_CHUNKS = 1_000_000
 _COMPLETION_WORDS = 60
+EMBEDDING_DIMENSIONS = 1024
+_MAX_DIMENSIONS = 8192
+_DISTINCT_VECTORS = 64  # vectors repeat after this many inputs
 
 
 def stream_prompt(chunks: int, chunk_bytes: int | None = None) -> str:
@@ -135,6 +146,57 @@ def _stream_shape(request: dict[str, Any]) -> tuple[int, int | None]:
     return chunks, chunk_bytes
 
 
+@functools.lru_cache(maxsize=_DISTINCT_VECTORS * 2)
+def embedding_vector(index: int, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """The vector answered for input ``index``: float32 values, like a real model's."""
+    rng = random.Random(index % _DISTINCT_VECTORS)
+    values = array.array("f", (rng.gauss(0.0, 0.05) for _ in range(dimensions)))
+    return values.tolist()
+
+
+@functools.lru_cache(maxsize=_DISTINCT_VECTORS * 4)
+def _embedding_item(slot: int, dimensions: int, base64_format: bool) -> bytes:
+    vector = embedding_vector(slot, dimensions)
+    if base64_format:
+        packed = array.array("f", vector)
+        if sys.byteorder == "big":
+            packed.byteswap()
+        encoded: Any = base64.b64encode(packed.tobytes()).decode()
+    else:
+        encoded = vector
+    # The index is spliced in per request: {"object":"embedding","index":<i>,...}
+    return _json({"object": "embedding", "embedding": encoded})[1:]
+
+
+@functools.lru_cache(maxsize=16)
+def _embeddings_body(count: int, dimensions: int, base64_format: bool) -> bytes:
+    """The whole answer for ``count`` inputs."""
+    items = b",".join(
+        b'{"index":%d,' % index
+        + _embedding_item(index % _DISTINCT_VECTORS, dimensions, base64_format)
+        for index in range(count)
+    )
+    usage = _json({"prompt_tokens": 5 * count, "total_tokens": 5 * count})
+    return (
+        b'{"object":"list","data":['
+        + items
+        + b'],"model":"'
+        + MODEL.encode()
+        + b'","usage":'
+        + usage
+        + b"}"
+    )
+
+
+def _embeddings_shape(request: dict[str, Any]) -> tuple[int, int, bool]:
+    texts = request["input"]
+    count = 1 if isinstance(texts, str) else len(texts)
+    dimensions = int(request.get("dimensions") or EMBEDDING_DIMENSIONS)
+    if not 1 <= dimensions <= _MAX_DIMENSIONS:
+        raise ValueError(f"dimensions must be between 1 and {_MAX_DIMENSIONS}")
+    return count, dimensions, request.get("encoding_format") == "base64"
+
+
 _COMPLETION = _completion_body()
 _JSON_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
 _SSE_HEAD = (
@@ -186,7 +248,8 @@ class _Connection(asyncio.Protocol):
             self._answer(method, path, body, close=close)
 
     def _answer(self, method: str, path: str, body: bytes, *, close: bool) -> None:
-        if path.split("?", 1)[0].rstrip("/") != "/v1/chat/completions":
+        route = path.split("?", 1)[0].rstrip("/")
+        if route not in ("/v1/chat/completions", "/v1/embeddings"):
             self._reply_error(404, f"no route {path}", close=close)
             return
         if method != "POST":
@@ -194,14 +257,20 @@ class _Connection(asyncio.Protocol):
             return
         try:
             request = json.loads(body)
-            streamed = bool(request.get("stream"))
-            shape = _stream_shape(request) if streamed else None
-        except (ValueError, AttributeError, TypeError) as exc:
+            if route == "/v1/embeddings":
+                answer = _embeddings_body(*_embeddings_shape(request))
+            else:
+                streamed = bool(request.get("stream"))
+                shape = _stream_shape(request) if streamed else None
+        except (ValueError, AttributeError, TypeError, KeyError) as exc:
             self._reply_error(400, f"bad request: {exc}", close=close)
             return
         connection = b"connection: close\r\n\r\n" if close else b"\r\n"
         assert self._transport is not None
-        if shape is None:
+        if route == "/v1/embeddings":
+            self._transport.write(_JSON_HEAD % len(answer) + connection)
+            self._transport.write(answer)  # megabytes: not copied into one buffer
+        elif shape is None:
             self._transport.write(_JSON_HEAD % len(_COMPLETION) + connection + _COMPLETION)
         else:
             self._transport.write(_SSE_HEAD + connection + _stream_body(*shape))

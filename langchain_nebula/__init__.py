@@ -1,7 +1,8 @@
 """LangChain integration for the Nebula Block inference API.
 
-``ChatNebula`` is the chat model; the ``Nebula*Error`` classes are every failure it
-raises (see ``langchain_nebula._exceptions`` for the tree).
+``ChatNebula`` is the chat model and ``NebulaEmbeddings`` the embedding model; the
+``Nebula*Error`` classes are every failure they raise (see
+``langchain_nebula._exceptions`` for the tree).
 """
 
 from langchain_nebula._exceptions import (
@@ -20,6 +21,7 @@ from langchain_nebula._exceptions import (
 )
 from langchain_nebula._version import __version__
 from langchain_nebula.chat_models import ChatNebula
+from langchain_nebula.embeddings import NebulaEmbeddings
 
 __all__ = [
     "ChatNebula",
@@ -27,6 +29,7 @@ __all__ = [
     "NebulaBadRequestError",
     "NebulaConnectionError",
     "NebulaContextOverflowError",
+    "NebulaEmbeddings",
     "NebulaError",
     "NebulaNotFoundError",
     "NebulaPermissionDeniedError",

@@ -16,7 +16,7 @@ import os
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from langchain_core.utils import from_env, secret_from_env
@@ -29,12 +29,15 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from typing_extensions import Self
 
 from langchain_nebula._body import DEFAULT_MAX_RESPONSE_BYTES
-from langchain_nebula._clients import AsyncPool, ClientConfig, async_pool, sync_client
+from langchain_nebula._clients import ClientConfig, async_client, sync_client
 from langchain_nebula._exceptions import NebulaAuthenticationError
+from langchain_nebula._http import AsyncClient, SyncClient, Timeout
+from langchain_nebula._keywords import move_unknown_keywords
 from langchain_nebula._provider import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -155,10 +158,9 @@ class _Wiring:
     redactor: Redactor
     retry: RetryPolicy
     config: ClientConfig
-    timeout: httpx.Timeout
+    timeout: Timeout
     max_response_bytes: int
     extra_headers: dict[str, str]
-    user_async_pool: AsyncPool | None
     endpoints: dict[tuple[str, str, float | None], Endpoint] = field(default_factory=dict)
 
     def key_for(self, host: str) -> tuple[str | None, str | None]:
@@ -199,11 +201,12 @@ class NebulaConnection(BaseModel):
     )
     """API root ending in ``/v1``; defaults to ``NEBULA_BASE_URL`` or Nebula's. May not
     carry credentials (``user:pass@``)."""
-    timeout: float | httpx.Timeout | None = Field(
+    timeout: float | Timeout | None = Field(
         default=None, validation_alias=AliasChoices("timeout", "request_timeout")
     )
-    """Seconds or an ``httpx.Timeout`` for each attempt; ``None`` means 5 s to connect
-    and 600 s for the answer. Applied to your own ``http_client`` too when set."""
+    """Seconds or an ``httpx.Timeout`` (or ``httpx2.Timeout``) for each attempt;
+    ``None`` means 5 s to connect and 600 s for the answer. Applied to your own
+    ``http_client`` too when set."""
     max_retries: int = Field(default=2, ge=0)
     """Retries after the first attempt on transient failures (not attempts)."""
     total_timeout: float | None = Field(default=None, gt=0)
@@ -216,10 +219,12 @@ class NebulaConnection(BaseModel):
     """Headers sent with every request. Never shown in ``repr`` nor serialized (they
     may carry credentials: pass them again after ``load``); an ``Authorization``
     header is refused when an API key is set."""
-    http_client: httpx.Client | None = Field(default=None, exclude=True)
-    """A sync httpx client to use instead of the shared pooled one."""
-    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
-    """An async httpx client to use instead of the per-event-loop pooled one."""
+    http_client: SyncClient | None = Field(default=None, exclude=True)
+    """A sync ``httpx.Client`` (or ``httpx2.Client``) to use instead of the shared pooled
+    one."""
+    http_async_client: AsyncClient | None = Field(default=None, exclude=True)
+    """An async ``httpx.AsyncClient`` (or ``httpx2.AsyncClient``) to use instead of the
+    per-event-loop pooled one."""
 
     model_config = ConfigDict(
         populate_by_name=True,
@@ -229,6 +234,38 @@ class NebulaConnection(BaseModel):
     )
 
     _wiring: _Wiring | None = PrivateAttr(default=None)
+
+    # Request fields a server takes that are not fields of the model class: passed as
+    # constructor keywords they are meant, not misspelt (no "did you mean" hint).
+    _server_fields: ClassVar[frozenset[str]] = frozenset()
+    # Request fields the class sets from its own arguments: model_kwargs may not.
+    _own_request_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_unknown_keywords(cls, values: Any) -> Any:
+        """Moves keywords that are not fields to ``model_kwargs``, with a warning."""
+        if "model_kwargs" not in cls.model_fields:
+            return values
+        return move_unknown_keywords(cls, values, server_fields=cls._server_fields)
+
+    @field_validator("model_kwargs", mode="after", check_fields=False)
+    @classmethod
+    def _check_model_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # A field validator, so an error shows these arguments, never the key.
+        clash = set(value) & (set(cls.model_fields) | cls._own_request_fields)
+        if clash:
+            msg = (
+                f"{sorted(clash)} may not be set in model_kwargs: pass them as "
+                f"{cls.__name__} arguments"
+            )
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _check_connection(self) -> Self:
+        self._wired()  # connection settings fail here, at construction, not on first use
+        return self
 
     @field_validator("api_key", mode="after")
     @classmethod
@@ -319,12 +356,11 @@ class NebulaConnection(BaseModel):
         if secret is not None and any(name.lower() == "authorization" for name in extra):
             raise ValueError(_DOUBLE_AUTHORIZATION)
         if self.timeout is None:
-            timeout = DEFAULT_TIMEOUT
-        elif isinstance(self.timeout, httpx.Timeout):
-            timeout = self.timeout
-        else:
+            timeout: Timeout = DEFAULT_TIMEOUT
+        elif isinstance(self.timeout, float | int):
             timeout = httpx.Timeout(self.timeout)
-        user_async = self.http_async_client
+        else:
+            timeout = self.timeout
         return _Wiring(
             state=state,
             base_url=base_url,
@@ -336,7 +372,6 @@ class NebulaConnection(BaseModel):
             timeout=timeout,
             max_response_bytes=self.max_response_bytes,
             extra_headers=extra,
-            user_async_pool=AsyncPool(user_async) if user_async is not None else None,
         )
 
     def _endpoint(
@@ -359,7 +394,7 @@ class NebulaConnection(BaseModel):
     def _build_endpoint(
         self, wiring: _Wiring, target: str, method: str, stream_chunk_timeout: float | None
     ) -> Endpoint:
-        url = httpx.URL(target if "://" in target else f"{wiring.base_url}{target}")
+        url = httpx.URL(target if "://" in target else f"{wiring.base_url}{target}")  # to read
         secret, hint = wiring.key_for(url.host)
         if secret is None and url.host in NEBULA_HOSTS:
             msg = (
@@ -385,8 +420,8 @@ class NebulaConnection(BaseModel):
         user_client = self.http_client is not None or self.http_async_client is not None
         explicit_timeout = user_client and self.timeout is not None
         return Endpoint(
-            url=url,
-            headers=httpx.Headers(headers),
+            url=str(url),
+            headers=headers,
             redactor=wiring.redactor,
             retry=wiring.retry,
             max_response_bytes=wiring.max_response_bytes,
@@ -396,28 +431,29 @@ class NebulaConnection(BaseModel):
             method=method,
         )
 
-    def _sync_client(self) -> httpx.Client:
+    def _sync_client(self) -> SyncClient:
         return self.http_client or sync_client(self._wired().config)
 
-    def _async_pool(self) -> AsyncPool:
-        wiring = self._wired()
-        return wiring.user_async_pool or async_pool(wiring.config)
+    def _async_client(self) -> AsyncClient:
+        return self.http_async_client or async_client(self._wired().config)
 
     # -- calls ------------------------------------------------------------------------
 
-    def _call_json(self, endpoint: Endpoint, body: bytes) -> tuple[dict[str, Any], httpx.Headers]:
+    def _call_json(
+        self, endpoint: Endpoint, body: bytes
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
         return send_json(self._sync_client(), endpoint, body)
 
     async def _acall_json(
         self, endpoint: Endpoint, body: bytes
-    ) -> tuple[dict[str, Any], httpx.Headers]:
-        return await asend_json(self._async_pool(), endpoint, body)
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
+        return await asend_json(self._async_client(), endpoint, body)
 
     def _call_stream(
         self,
         endpoint: Endpoint,
         body: bytes,
-        new_parser: Callable[[httpx.Headers], EventParser[T]],
+        new_parser: Callable[[Mapping[str, str]], EventParser[T]],
     ) -> Iterator[T]:
         return stream_events(self._sync_client(), endpoint, body, new_parser)
 
@@ -425,6 +461,6 @@ class NebulaConnection(BaseModel):
         self,
         endpoint: Endpoint,
         body: bytes,
-        new_parser: Callable[[httpx.Headers], EventParser[T]],
+        new_parser: Callable[[Mapping[str, str]], EventParser[T]],
     ) -> AsyncIterator[T]:
-        return astream_events(self._async_pool(), endpoint, body, new_parser)
+        return astream_events(self._async_client(), endpoint, body, new_parser)

@@ -25,7 +25,7 @@ which carries what the server said::
 
 Whether an error is retried is its ``retryable`` attribute, set here where the failure
 is classified; the transport only reads it. Nothing here performs I/O: the transport
-hands over a status, headers and body bytes (or an ``httpx`` exception) and gets a
+hands over a status, headers and body bytes (or an httpx/httpx2 exception) and gets a
 typed error back, with the API key masked in every piece of text it keeps.
 """
 
@@ -37,7 +37,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from langchain_core.exceptions import (
     ContextOverflowError,
     ModelAPIError,
@@ -51,6 +50,7 @@ from langchain_core.exceptions import (
     ModelTimeoutError,
 )
 
+from langchain_nebula._http import LOCAL_ERRORS, REMOTE_PROTOCOL_ERRORS, TIMEOUTS
 from langchain_nebula._provider import PROVIDER_NAME
 from langchain_nebula._redaction import Redactor
 
@@ -273,7 +273,7 @@ def _status_from_code(code: Any) -> int | None:
         return None
     if isinstance(code, int):
         return code if 100 <= code <= 599 else None
-    if isinstance(code, str) and code.isdigit() and len(code) == 3:
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3:
         return _status_from_code(int(code))
     return None
 
@@ -444,19 +444,19 @@ def error_from_event(event: Mapping[str, Any], *, redactor: Redactor | None = No
     )
 
 
-def error_from_transport(exc: httpx.HTTPError, *, redactor: Redactor | None = None) -> NebulaError:
-    """Maps an ``httpx`` failure that left no usable response to a typed error.
+def error_from_transport(exc: Exception, *, redactor: Redactor | None = None) -> NebulaError:
+    """Maps an httpx/httpx2 failure that left no usable response to a typed error.
 
-    Failures of our own making (a header httpx cannot encode, an unsupported URL) are
-    not retried: they would fail the same way every time.
+    Failures of our own making (a header the library cannot encode, an unsupported URL)
+    are not retried: they would fail the same way every time.
     """
     redact = redactor or Redactor(None)
     kind = type(exc).__name__
     detail = redact.text(str(exc)) or kind
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TIMEOUTS):
         return NebulaTimeoutError(f"request timed out ({kind}: {detail})")
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, REMOTE_PROTOCOL_ERRORS):
         return NebulaConnectionError(f"server closed the connection: {detail}")
-    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, LOCAL_ERRORS):
         return NebulaBadRequestError(f"the request could not be sent ({kind}: {detail})")
     return NebulaConnectionError(f"could not reach the server ({kind}: {detail})")

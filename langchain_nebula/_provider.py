@@ -28,7 +28,7 @@ PROVIDER: Final = "nebula"
 """The provider id in LangChain metadata (``ls_provider``, ``model_provider``)."""
 PROVIDER_NAME: Final = "Nebula"
 """The provider's name as error messages show it."""
-DISTRIBUTION: Final = "langchain-nebula"
+DISTRIBUTION: Final = "langchain-nebulablock"
 """The name this package is installed under (the import name is ``langchain_nebula``)."""
 USER_AGENT: Final = f"{DISTRIBUTION}/{__version__}"
 

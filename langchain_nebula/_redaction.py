@@ -2,7 +2,7 @@
 
 A server may echo the key it rejected: whole, URL-encoded, JSON-escaped, or cut short
 by its own truncation. ``Redactor`` replaces the key in each of those forms, and any
-run of eight or more of its characters, with ``***``. It is built once per connection
+run of twelve or more of its characters, with ``***``. It is built once per connection
 and applied to every piece of server text an error keeps.
 """
 
@@ -17,9 +17,9 @@ from urllib.parse import quote, quote_plus
 __all__ = ["MASK", "Redactor"]
 
 MASK = "***"
-# Runs of the key this long are masked wherever they appear: a key is random, so eight
-# of its characters in a row are almost certainly a fragment of it.
-_FRAGMENT = 8
+# Runs of the key this long are masked wherever they appear: a key is random, so twelve
+# of its characters in a row are a fragment of it, and not a word that shares a few.
+_FRAGMENT = 12
 # Shorter keys are masked only whole; below this they are too short to be told from text.
 _SHORTEST = 4
 

@@ -31,9 +31,48 @@ from langchain_nebula._responses import (
 )
 from langchain_nebula._transport import decode_json
 
-__all__ = ["StreamParser"]
+__all__ = ["StreamParser", "TextChunks"]
 
 _DONE = b"[DONE]"
+
+
+class TextChunks:
+    """Builds the chunk of a plain text delta as a copy of one validated template.
+
+    The result is the same object, in every respect (``==``, dumps with and without
+    unset fields, ``dumpd``, ``repr``, addition), as
+    ``ChatGenerationChunk(message=AIMessageChunk(content=text, id=message_id))``: the
+    template was validated once, and a copy with fresh containers needs no validation,
+    which saves about a third of a chunk's construction. ``test_stream.py`` proves the
+    equality over generated texts.
+    """
+
+    __slots__ = ("_generation", "_generation_fields", "_message", "_message_fields", "message_id")
+
+    def __init__(self, message_id: str | None) -> None:
+        self.message_id = message_id
+        self._message = AIMessageChunk(content="", id=message_id)
+        self._generation = ChatGenerationChunk(message=self._message)
+        self._message_fields = frozenset(self._message.model_fields_set)
+        self._generation_fields = frozenset(self._generation.model_fields_set)
+
+    def __call__(self, text: str) -> ChatGenerationChunk:
+        """The chunk for ``text``."""
+        message = self._message.model_copy(
+            update={
+                "content": text,
+                "additional_kwargs": {},
+                "response_metadata": {},
+                "tool_call_chunks": [],
+                "tool_calls": [],
+                "invalid_tool_calls": [],
+            }
+        )
+        # model_copy marks updated fields as set; construction marks only these.
+        object.__setattr__(message, "__pydantic_fields_set__", set(self._message_fields))
+        generation = self._generation.model_copy(update={"message": message, "text": text})
+        object.__setattr__(generation, "__pydantic_fields_set__", set(self._generation_fields))
+        return generation
 
 
 class StreamParser:
@@ -63,6 +102,7 @@ class StreamParser:
         "_redactor",
         "_splitter",
         "_strip_answer",
+        "_text_chunk",
         "_usage",
         "_usage_is_final",
         "done",
@@ -89,6 +129,7 @@ class StreamParser:
         self._usage: Mapping[str, Any] | None = None
         self._usage_is_final = False
         self._named_calls: dict[int, tuple[str | None, str]] = {}
+        self._text_chunk: TextChunks | None = None
         self.done = False
 
     def feed(self, data: bytes) -> ChatGenerationChunk | None:
@@ -99,9 +140,7 @@ class StreamParser:
             self.done = True
             return self._final_chunk()
         try:
-            # Decoding first skips json.loads' per-call encoding sniffing; bad UTF-8
-            # raises UnicodeDecodeError, a ValueError, like bad JSON.
-            event = decode_json(data.decode())
+            event = decode_json(data)
         except (ValueError, RecursionError):
             snippet = self._redactor.text(data[:200].decode("utf-8", "replace"))
             msg = f"unparseable stream event: {snippet!r}"
@@ -153,6 +192,10 @@ class StreamParser:
         content = delta.get("content")
         additional: dict[str, Any] = {}
         if content.__class__ is not str:
+            if content is not None and not isinstance(content, list):
+                self._malformed(
+                    f"a stream delta's content is a JSON {type(content).__name__}", event
+                )
             read = message_text(content, "a stream delta's")
             content = read.text
             if read.refusal:
@@ -189,9 +232,11 @@ class StreamParser:
         if not (finish_reason or logprobs or raw_calls or reasoning or additional or self._headers):
             if not content:
                 return None
-            # The hot path: a plain text delta. Passing only what is set keeps
-            # pydantic's per-chunk validation to the minimum.
-            return ChatGenerationChunk(message=AIMessageChunk(content=content, id=self._id))
+            # The hot path: a plain text delta.
+            text_chunk = self._text_chunk
+            if text_chunk is None or text_chunk.message_id != self._id:
+                text_chunk = self._text_chunk = TextChunks(self._id)
+            return text_chunk(content)
         metadata: dict[str, Any] = response_metadata(event, finish_reason) if finish_reason else {}
         if unfinished:
             metadata["reasoning_unfinished"] = True

@@ -9,9 +9,9 @@ that they are partial.
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from langchain_core.language_models import LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.base import OutputParserLike
 from langchain_core.output_parsers.openai_tools import (
@@ -24,9 +24,6 @@ from pydantic import BaseModel
 
 from langchain_nebula._tools import StructuredMethod, json_schema_format, schema_name
 
-if TYPE_CHECKING:
-    from langchain_nebula.chat_models import ChatNebula
-
 __all__ = ["structured_output"]
 
 
@@ -37,7 +34,7 @@ def _whole_reply_only(parser: OutputParserLike[Any]) -> Runnable[Any, Any]:
 
 
 def structured_output(
-    model: ChatNebula,
+    model: BaseChatModel,
     schema: dict[str, Any] | type,
     *,
     include_raw: bool,

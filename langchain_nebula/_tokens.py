@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from langchain_nebula._connection import NebulaConnection
 from langchain_nebula._exceptions import NebulaError, NebulaResponseError
 from langchain_nebula._transport import encode_json
-
-if TYPE_CHECKING:
-    from langchain_nebula.chat_models import ChatNebula
 
 __all__ = [
     "ServerTokenizer",
@@ -89,17 +87,22 @@ class ServerTokenizer:
         self._found: dict[str, TokenizerProtocol | None] = {}
 
     def count(
-        self, model: ChatNebula, messages: list[dict[str, Any]] | None, text: str | None
+        self,
+        connection: NebulaConnection,
+        model: str,
+        counting: TokenCounting,
+        messages: list[dict[str, Any]] | None,
+        text: str | None,
     ) -> int | None:
         """The server's count for ``messages`` (wire form) or ``text``; ``None`` to estimate.
 
         Raises:
-            NebulaResponseError: With ``token_counting="server"``, when no tokenizer
-                endpoint answers.
+            NebulaResponseError: With ``counting="server"``, when no tokenizer endpoint
+                answers.
         """
-        if model.token_counting == "approximate":
+        if counting == "approximate":
             return None
-        root = server_root(model._wired().base_url)
+        root = server_root(connection._wired().base_url)
         known = self._found.get(root, "unknown")
         if known is None:
             return None
@@ -109,14 +112,14 @@ class ServerTokenizer:
         failure: NebulaError | None = None
         for protocol in candidates:
             try:
-                count = _ask(model, protocol, root, messages, text)
+                count = _ask(connection, model, protocol, root, messages, text)
             except NebulaError as error:
                 failure = error
                 continue
             if count is not None:
                 self._found[root] = protocol
                 return count
-        if model.token_counting == "server":
+        if counting == "server":
             msg = (
                 f"the server at {root} answered no tokenizer endpoint (tried vLLM's and "
                 "llama.cpp's /tokenize); use token_counting='approximate' or 'auto'"
@@ -128,18 +131,20 @@ class ServerTokenizer:
 
 
 def _ask(
-    model: ChatNebula,
+    connection: NebulaConnection,
+    model: str,
     protocol: TokenizerProtocol,
     root: str,
     messages: list[dict[str, Any]] | None,
     text: str | None,
 ) -> int | None:
     def post(path: str, body: dict[str, Any]) -> Mapping[str, Any]:
-        answer, _ = model._call_json(model._endpoint(f"{root}{path}"), encode_json(body))
+        endpoint = connection._endpoint(f"{root}{path}")
+        answer, _ = connection._call_json(endpoint, encode_json(body))
         return answer
 
     if protocol == "vllm":
-        count = post("/tokenize", vllm_tokenize_body(model.model, messages, text)).get("count")
+        count = post("/tokenize", vllm_tokenize_body(model, messages, text)).get("count")
         return count if isinstance(count, int) and not isinstance(count, bool) else None
     if messages is not None:
         text = read_llamacpp_prompt(post("/apply-template", llamacpp_template_body(messages)))

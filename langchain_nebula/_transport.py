@@ -16,21 +16,38 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Generic, Protocol, TypeVar
 
-import httpx
-
 from langchain_nebula._body import EventReader, Inflater, too_large_error
-from langchain_nebula._clients import AsyncPool
 from langchain_nebula._exceptions import (
     NebulaError,
     NebulaResponseError,
     error_from_response,
     error_from_transport,
 )
+from langchain_nebula._http import (
+    HTTP_ERRORS,
+    LIBRARIES,
+    READ_TIMEOUTS,
+    REMOTE_PROTOCOL_ERRORS,
+    AsyncClient,
+    Request,
+    Response,
+    SyncClient,
+    Timeout,
+    http,
+    library_of,
+)
 from langchain_nebula._redaction import Redactor
 from langchain_nebula._retry import Retrying, RetryPolicy, retry_after_seconds
+
+_orjson_loads: Callable[[bytes | str], Any] | None
+try:  # CPython: langchain-core's langsmith brings it; parsing is about 3x faster
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - PyPy
+    _orjson_loads = None
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -49,7 +66,7 @@ __all__ = [
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
-DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
+DEFAULT_TIMEOUT = http.Timeout(600.0, connect=5.0)
 # Error bodies are read for their message only; the rest is dropped unread.
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -60,8 +77,26 @@ _ERROR_BODY_LIMIT = 64 * 1024
 encode_json_text = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False
 ).encode
-decode_json = json.JSONDecoder().decode
-"""Decodes JSON text (``str``); raises ``ValueError`` (or ``RecursionError``)."""
+
+
+def decode_json(data: bytes | str) -> Any:
+    """Decodes JSON; raises ``ValueError`` (or ``RecursionError``) if it is not JSON.
+
+    Strict: ``NaN`` and ``Infinity`` are not JSON and are refused, as invalid UTF-8 is.
+    """
+    if _orjson_loads is not None:
+        return _orjson_loads(data)
+    # Decoding first skips json.loads' per-call encoding sniffing; bad UTF-8 raises
+    # UnicodeDecodeError, a ValueError, like bad JSON.
+    return _decode_strict(data.decode() if isinstance(data, bytes) else data)
+
+
+def _refuse_constant(name: str) -> Any:
+    msg = f"{name} is not JSON"
+    raise ValueError(msg)
+
+
+_decode_strict = json.JSONDecoder(parse_constant=_refuse_constant).decode
 
 
 def _non_finite_path(value: Any) -> str | None:
@@ -102,9 +137,7 @@ def decode_json_body(body: bytes) -> dict[str, Any]:
             may be transient and is retried; a JSON answer of the wrong shape is not.
     """
     try:
-        # Decoding first skips json.loads' per-call encoding sniffing; bad UTF-8
-        # raises UnicodeDecodeError, a ValueError, like bad JSON.
-        parsed = decode_json(body.decode())
+        parsed = decode_json(body)
     except (ValueError, RecursionError):
         snippet = body[:200].decode("utf-8", "replace")
         what = "an empty body" if not body.strip() else f"a non-JSON body: {snippet!r}"
@@ -189,7 +222,7 @@ class Endpoint:
     """One configured request target, normalised once; the request path re-validates nothing.
 
     Attributes:
-        url: The parsed URL (httpx re-parses a string on every request, ~20 us).
+        url: The URL.
         headers: Every header sent, the bearer key included.
         redactor: Masks the key in anything an error keeps.
         retry: The retry policy.
@@ -201,38 +234,47 @@ class Endpoint:
         method: The HTTP method.
     """
 
-    url: httpx.URL
-    headers: httpx.Headers
+    url: str
+    headers: Mapping[str, str]
     redactor: Redactor
     retry: RetryPolicy
     max_response_bytes: int
-    timeout: httpx.Timeout | None = None
+    timeout: Timeout | None = None
     stream_chunk_timeout: float | None = None
     auth_hint: str | None = None
     method: str = "POST"
+    # Parsed once per library: a string URL is re-parsed on every request (~20 us).
+    _parsed: dict[ModuleType, tuple[Any, Any]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for library in LIBRARIES:
+            self._parsed[library] = (library.URL(self.url), library.Headers(self.headers))
 
     def build_request(
-        self, client: httpx.Client | httpx.AsyncClient, body: bytes, *, stream: bool
-    ) -> httpx.Request:
-        """Builds the request once; retries resend the same object."""
+        self, client: SyncClient | AsyncClient, body: bytes, *, stream: bool
+    ) -> Request:
+        """Builds the request once, with the client's own library; retries resend it."""
+        url, headers = self._parsed[library_of(client)]
         timeout = self._timeout(client, stream=stream)
         if timeout is None:
-            return client.build_request(
-                self.method, self.url, content=body or None, headers=self.headers
-            )
+            return client.build_request(self.method, url, content=body or None, headers=headers)
         return client.build_request(
-            self.method, self.url, content=body or None, headers=self.headers, timeout=timeout
+            self.method, url, content=body or None, headers=headers, timeout=timeout
         )
 
     def _timeout(
-        self, client: httpx.Client | httpx.AsyncClient, *, stream: bool
-    ) -> httpx.Timeout | None:
+        self, client: SyncClient | AsyncClient, *, stream: bool
+    ) -> tuple[float | None, float | None, float | None, float | None] | None:
         stall = self.stream_chunk_timeout if stream else None
         base = self.timeout or client.timeout
         if stall is None or (base.read is not None and base.read <= stall):
-            return self.timeout
+            if self.timeout is None:
+                return None
+            return (base.connect, base.read, base.write, base.pool)
         # Bytes that never come are a stall too: the read wait is bounded by it.
-        return httpx.Timeout(connect=base.connect, read=stall, write=base.write, pool=base.pool)
+        return (base.connect, stall, base.write, base.pool)
 
     def event_reader(self, headers: Mapping[str, str], deadline: float | None) -> EventReader:
         """The body-to-events reader for one streamed response."""
@@ -247,7 +289,7 @@ class Endpoint:
         return f"Endpoint({self.method} {self.url})"
 
 
-def _limit_to_deadline(request: httpx.Request, retrying: Retrying) -> None:
+def _limit_to_deadline(request: Request, retrying: Retrying) -> None:
     """Bounds each of the attempt's waits by the time left before ``total_timeout``."""
     left = retrying.remaining()
     if left is None:
@@ -284,11 +326,9 @@ class _ConnectWatch:
         self(event, info)
 
 
-def _failed(
-    exc: httpx.HTTPError, endpoint: Endpoint, watch: _ConnectWatch | None = None
-) -> NebulaError:
+def _failed(exc: Exception, endpoint: Endpoint, watch: _ConnectWatch | None = None) -> NebulaError:
     error = error_from_transport(exc, redactor=endpoint.redactor)
-    if watch is not None and isinstance(exc, httpx.RemoteProtocolError):
+    if watch is not None and isinstance(exc, REMOTE_PROTOCOL_ERRORS):
         error.unsent = not watch.opened and "without sending a response" in str(exc)
     # The original stays as the cause unless its text carries the key.
     error.__cause__ = None if endpoint.redactor.text(str(exc)) != str(exc) else exc
@@ -312,7 +352,7 @@ class _ErrorBody:
         return self.size >= _ERROR_BODY_LIMIT
 
 
-def _error_for(response: httpx.Response, raws: list[bytes], endpoint: Endpoint) -> NebulaError:
+def _error_for(response: Response, raws: list[bytes], endpoint: Endpoint) -> NebulaError:
     inflater = Inflater(response.headers.get("content-encoding"), _ERROR_BODY_LIMIT, truncate=True)
     try:
         pieces = [piece for raw in raws for piece in inflater.feed(raw)] + inflater.end()
@@ -328,20 +368,26 @@ def _error_for(response: httpx.Response, raws: list[bytes], endpoint: Endpoint) 
     return error
 
 
-class _Replay(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A body already in memory, served as a stream."""
+def _replay_class(library: ModuleType) -> type:
+    class Replay(library.SyncByteStream, library.AsyncByteStream):  # type: ignore[name-defined,misc]
+        """A body already in memory, served as a stream."""
 
-    def __init__(self, content: bytes) -> None:
-        self._content = content
+        def __init__(self, content: bytes) -> None:
+            self._content = content
 
-    def __iter__(self) -> Iterator[bytes]:
-        yield self._content
+        def __iter__(self) -> Iterator[bytes]:
+            yield self._content
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self._content
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield self._content
+
+    return Replay
 
 
-def _streamable(response: httpx.Response) -> httpx.Response:
+_REPLAYS = {library: _replay_class(library) for library in LIBRARIES}
+
+
+def _streamable(response: Response) -> Response:
     """The response as an unread stream, so one reading path serves every response.
 
     httpx reads a mock transport's answers on creation; those are served again from
@@ -349,32 +395,34 @@ def _streamable(response: httpx.Response) -> httpx.Response:
     """
     if not response.is_stream_consumed:
         return response
+    library = library_of(response)
     headers = [
         (name, value)
         for name, value in response.headers.multi_items()
         if name.lower() not in ("content-encoding", "content-length")  # decoded already
     ]
-    return httpx.Response(
+    replayed: Response = library.Response(
         response.status_code,
         headers=headers,
-        stream=_Replay(response.content),
+        stream=_REPLAYS[library](response.content),
         request=response.request,
         extensions=response.extensions,
     )
+    return replayed
 
 
-def _check_length(response: httpx.Response, limit: int) -> None:
+def _check_length(response: Response, limit: int) -> None:
     length = response.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
+    if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
         raise too_large_error(limit)
 
 
-def _open(client: httpx.Client, request: httpx.Request, endpoint: Endpoint) -> httpx.Response:
+def _open(client: SyncClient, request: Request, endpoint: Endpoint) -> Response:
     watch = _ConnectWatch()
     request.extensions["trace"] = watch
     try:
         response = _streamable(client.send(request, stream=True))
-    except httpx.HTTPError as exc:
+    except HTTP_ERRORS as exc:
         raise _failed(exc, endpoint, watch) from None
     if response.is_success:
         return response
@@ -383,21 +431,19 @@ def _open(client: httpx.Client, request: httpx.Request, endpoint: Endpoint) -> h
         for raw in response.iter_raw():
             if kept.add(raw):
                 break
-    except httpx.HTTPError:
+    except HTTP_ERRORS:
         pass  # the status alone still classifies the failure
     finally:
         response.close()
     raise _error_for(response, kept.raws, endpoint)
 
 
-async def _aopen(
-    client: httpx.AsyncClient, request: httpx.Request, endpoint: Endpoint
-) -> httpx.Response:
+async def _aopen(client: AsyncClient, request: Request, endpoint: Endpoint) -> Response:
     watch = _ConnectWatch()
     request.extensions["trace"] = watch.atrace
     try:
         response = _streamable(await client.send(request, stream=True))
-    except httpx.HTTPError as exc:
+    except HTTP_ERRORS as exc:
         raise _failed(exc, endpoint, watch) from None
     if response.is_success:
         return response
@@ -406,7 +452,7 @@ async def _aopen(
         async for raw in response.aiter_raw():
             if kept.add(raw):
                 break
-    except httpx.HTTPError:
+    except HTTP_ERRORS:
         pass  # the status alone still classifies the failure
     finally:
         await response.aclose()
@@ -414,8 +460,8 @@ async def _aopen(
 
 
 def _read(
-    client: httpx.Client, request: httpx.Request, endpoint: Endpoint
-) -> tuple[dict[str, Any], httpx.Headers]:
+    client: SyncClient, request: Request, endpoint: Endpoint
+) -> tuple[dict[str, Any], Mapping[str, str]]:
     response = _open(client, request, endpoint)
     pieces: list[bytes] = []
     try:
@@ -424,7 +470,7 @@ def _read(
         for raw in response.iter_raw():
             pieces.extend(inflater.feed(raw))
         pieces.extend(inflater.end())
-    except httpx.HTTPError as exc:
+    except HTTP_ERRORS as exc:
         raise _failed(exc, endpoint) from None
     finally:
         response.close()
@@ -432,8 +478,8 @@ def _read(
 
 
 async def _aread(
-    client: httpx.AsyncClient, request: httpx.Request, endpoint: Endpoint
-) -> tuple[dict[str, Any], httpx.Headers]:
+    client: AsyncClient, request: Request, endpoint: Endpoint
+) -> tuple[dict[str, Any], Mapping[str, str]]:
     response = await _aopen(client, request, endpoint)
     pieces: list[bytes] = []
     try:
@@ -442,7 +488,7 @@ async def _aread(
         async for raw in response.aiter_raw():
             pieces.extend(inflater.feed(raw))
         pieces.extend(inflater.end())
-    except httpx.HTTPError as exc:
+    except HTTP_ERRORS as exc:
         raise _failed(exc, endpoint) from None
     finally:
         await response.aclose()
@@ -453,8 +499,8 @@ async def _aread(
 
 
 def send_json(
-    client: httpx.Client, endpoint: Endpoint, body: bytes
-) -> tuple[dict[str, Any], httpx.Headers]:
+    client: SyncClient, endpoint: Endpoint, body: bytes
+) -> tuple[dict[str, Any], Mapping[str, str]]:
     """Sends ``body``; returns the JSON answer and the response headers, retrying per policy."""
     request = endpoint.build_request(client, body, stream=False)
     retrying = endpoint.retry.begin()
@@ -467,25 +513,24 @@ def send_json(
 
 
 async def asend_json(
-    pool: AsyncPool, endpoint: Endpoint, body: bytes
-) -> tuple[dict[str, Any], httpx.Headers]:
-    """Async ``send_json``; each attempt holds one of the pool's slots."""
-    request = endpoint.build_request(pool.client, body, stream=False)
+    client: AsyncClient, endpoint: Endpoint, body: bytes
+) -> tuple[dict[str, Any], Mapping[str, str]]:
+    """Async ``send_json``."""
+    request = endpoint.build_request(client, body, stream=False)
     retrying = endpoint.retry.begin()
     while True:
         try:
             _limit_to_deadline(request, retrying)
-            async with pool:
-                return await _aread(pool.client, request, endpoint)
+            return await _aread(client, request, endpoint)
         except NebulaError as error:
             await asyncio.sleep(retrying.wait_or_raise(error))
 
 
 def stream_events(
-    client: httpx.Client,
+    client: SyncClient,
     endpoint: Endpoint,
     body: bytes,
-    new_parser: Callable[[httpx.Headers], EventParser[T]],
+    new_parser: Callable[[Mapping[str, str]], EventParser[T]],
 ) -> Iterator[T]:
     """Streams a response's events through a fresh parser per attempt, yielding its output.
 
@@ -510,7 +555,7 @@ def stream_events(
                         return
                 yield from pump.end()
                 return
-            except httpx.HTTPError as exc:
+            except HTTP_ERRORS as exc:
                 raise _stream_failed(exc, endpoint, request, reader) from None
             finally:
                 response.close()
@@ -521,35 +566,34 @@ def stream_events(
 
 
 async def astream_events(
-    pool: AsyncPool,
+    client: AsyncClient,
     endpoint: Endpoint,
     body: bytes,
-    new_parser: Callable[[httpx.Headers], EventParser[T]],
+    new_parser: Callable[[Mapping[str, str]], EventParser[T]],
 ) -> AsyncIterator[T]:
-    """Async ``stream_events``; an attempt holds a pool slot, a backoff wait does not."""
-    request = endpoint.build_request(pool.client, body, stream=True)
+    """Async ``stream_events``."""
+    request = endpoint.build_request(client, body, stream=True)
     retrying = endpoint.retry.begin()
     while True:
         pump: _Pump[T] | None = None
         try:
             _limit_to_deadline(request, retrying)
-            async with pool:
-                response = await _aopen(pool.client, request, endpoint)
-                try:
-                    reader = endpoint.event_reader(response.headers, retrying.deadline)
-                    pump = _Pump(new_parser(response.headers), reader)
-                    async for raw in response.aiter_raw():
-                        for item in pump.feed(raw):
-                            yield item
-                        if pump.done:
-                            return
-                    for item in pump.end():
+            response = await _aopen(client, request, endpoint)
+            try:
+                reader = endpoint.event_reader(response.headers, retrying.deadline)
+                pump = _Pump(new_parser(response.headers), reader)
+                async for raw in response.aiter_raw():
+                    for item in pump.feed(raw):
                         yield item
-                    return
-                except httpx.HTTPError as exc:
-                    raise _stream_failed(exc, endpoint, request, reader) from None
-                finally:
-                    await response.aclose()
+                    if pump.done:
+                        return
+                for item in pump.end():
+                    yield item
+                return
+            except HTTP_ERRORS as exc:
+                raise _stream_failed(exc, endpoint, request, reader) from None
+            finally:
+                await response.aclose()
         except NebulaError as error:
             if pump is not None and pump.yielded:
                 raise
@@ -557,9 +601,9 @@ async def astream_events(
 
 
 def _stream_failed(
-    exc: httpx.HTTPError, endpoint: Endpoint, request: httpx.Request, reader: EventReader
+    exc: Exception, endpoint: Endpoint, request: Request, reader: EventReader
 ) -> NebulaError:
     read = (request.extensions.get("timeout") or {}).get("read")
-    if isinstance(exc, httpx.ReadTimeout) and read == endpoint.stream_chunk_timeout:
+    if isinstance(exc, READ_TIMEOUTS) and read == endpoint.stream_chunk_timeout:
         return reader.stalled()
     return _failed(exc, endpoint)

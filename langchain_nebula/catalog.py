@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from types import EllipsisType
 from typing import Any
 
-import httpx
 from langchain_core.language_models import ModelProfile
 
 from langchain_nebula._connection import NebulaConnection
 from langchain_nebula._exceptions import NebulaResponseError
+from langchain_nebula._http import Timeout
 from langchain_nebula._profiles import profile_for
 from langchain_nebula._provider import CATALOG_URL, CATALOG_URL_ENV
 from langchain_nebula._transport import Endpoint
@@ -129,7 +129,7 @@ def _catalog(
     url: str | None,
     api_key: str | EllipsisType | None,
     max_retries: int,
-    timeout: float | httpx.Timeout | None,
+    timeout: float | Timeout | None,
 ) -> tuple[NebulaConnection, Endpoint]:
     settings: dict[str, Any] = {"max_retries": max_retries, "timeout": timeout}
     if api_key is not ...:
@@ -144,7 +144,7 @@ def list_models(
     url: str | None = None,
     api_key: str | EllipsisType | None = ...,
     max_retries: int = 2,
-    timeout: float | httpx.Timeout | None = None,
+    timeout: float | Timeout | None = None,
 ) -> list[NebulaModel]:
     """Lists the models a catalog serves.
 
@@ -179,7 +179,7 @@ async def alist_models(
     url: str | None = None,
     api_key: str | EllipsisType | None = ...,
     max_retries: int = 2,
-    timeout: float | httpx.Timeout | None = None,
+    timeout: float | Timeout | None = None,
 ) -> list[NebulaModel]:
     """Async ``list_models``."""
     connection, endpoint = _catalog(url, api_key, max_retries, timeout)

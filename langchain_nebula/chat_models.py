@@ -7,14 +7,11 @@ them into ``BaseChatModel``.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
-import httpx
 from langchain_core.caches import BaseCache
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -35,16 +32,13 @@ from langchain_core.runnables import Runnable
 from pydantic import (
     AliasChoices,
     BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
-    field_validator,
-    model_validator,
 )
-from typing_extensions import Self
 
 from langchain_nebula._connection import NebulaConnection
+from langchain_nebula._http import AsyncClient, SyncClient, Timeout
 from langchain_nebula._messages import map_messages
 from langchain_nebula._profiles import profile_for, reasoning_form_for
 from langchain_nebula._provider import DEFAULT_BASE_URL, PROVIDER
@@ -109,9 +103,9 @@ class ChatNebula(NebulaConnection, BaseChatModel):
     """Chat model for the Nebula Block inference API (OpenAI-compatible).
 
     Setup:
-        Install ``langchain-nebula`` and set ``NEBULA_API_KEY``::
+        Install ``langchain-nebulablock`` and set ``NEBULA_API_KEY``::
 
-            pip install -U langchain-nebula
+            pip install -U langchain-nebulablock
             export NEBULA_API_KEY="your-api-key"
 
         Any OpenAI-compatible server (vLLM, llama.cpp, LiteLLM) works too: pass its
@@ -238,13 +232,6 @@ class ChatNebula(NebulaConnection, BaseChatModel):
     ``/tokenize``), exact; ``"approximate"`` estimates about four characters a token,
     offline; ``"auto"`` (default) uses the server's if it answers, else the estimate."""
 
-    model_config = ConfigDict(
-        populate_by_name=True,
-        arbitrary_types_allowed=True,
-        hide_input_in_errors=True,
-        validate_assignment=True,
-    )
-
     _tokenizer: ServerTokenizer = PrivateAttr(default_factory=ServerTokenizer)
 
     if TYPE_CHECKING:
@@ -268,7 +255,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
             frequency_penalty: float | None = ...,
             logprobs: bool | None = ...,
             top_logprobs: int | None = ...,
-            timeout: float | httpx.Timeout | None = ...,
+            timeout: float | Timeout | None = ...,
             max_retries: int = ...,
             total_timeout: float | None = ...,
             max_response_bytes: int = ...,
@@ -282,8 +269,8 @@ class ChatNebula(NebulaConnection, BaseChatModel):
             reasoning_parser: ReasoningParser = ...,
             reasoning_in_history: bool = ...,
             token_counting: TokenCounting = ...,
-            http_client: httpx.Client | None = ...,
-            http_async_client: httpx.AsyncClient | None = ...,
+            http_client: SyncClient | None = ...,
+            http_async_client: AsyncClient | None = ...,
             # BaseChatModel's own fields
             name: str | None = ...,
             cache: BaseCache | bool | None = ...,
@@ -300,49 +287,11 @@ class ChatNebula(NebulaConnection, BaseChatModel):
             model_name: str = ...,
             nebula_api_key: str | SecretStr | None = ...,
             nebula_api_base: str = ...,
-            request_timeout: float | httpx.Timeout | None = ...,
+            request_timeout: float | Timeout | None = ...,
             stop_sequences: list[str] | str | None = ...,
         ) -> None: ...
 
-    @model_validator(mode="before")
-    @classmethod
-    def _collect_unknown_keywords(cls, values: Any) -> Any:
-        """Moves keywords that are not fields to ``model_kwargs``, with a warning."""
-        if not isinstance(values, dict):
-            return values
-        known = _known_names(cls)
-        # Underscored names are LangChain's own caches (seen on assignment), not input.
-        unknown = [name for name in values if name not in known and not name.startswith("_")]
-        if not unknown:
-            return values
-        values = dict(values)
-        extra = dict(values.get("model_kwargs") or {})
-        for name in unknown:
-            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
-            hint = f"; did you mean {close[0]!r}?" if close and name not in _SERVER_FIELDS else ""
-            msg = (
-                f"ChatNebula has no parameter {name!r}{hint} It was moved to model_kwargs "
-                "and will be sent as a top-level request field."
-            )
-            warnings.warn(msg, UserWarning, stacklevel=_user_stacklevel())
-            extra[name] = values.pop(name)
-        values["model_kwargs"] = extra
-        return values
-
-    @field_validator("model_kwargs", mode="after")
-    @classmethod
-    def _check_model_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # A field validator, so an error shows these arguments, never the key.
-        clash = set(value) & set(cls.model_fields)
-        if clash:
-            msg = f"pass {sorted(clash)} as ChatNebula arguments, not in model_kwargs"
-            raise ValueError(msg)
-        return value
-
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        self._wired()  # connection settings fail here, at construction, not on first use
-        return self
+    _server_fields = _SERVER_FIELDS
 
     @property
     def _llm_type(self) -> str:
@@ -521,7 +470,9 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         """
         if self.custom_get_token_ids is not None:
             return super().get_num_tokens_from_messages(messages, tools)
-        count = self._tokenizer.count(self, map_messages(messages), None)
+        count = self._tokenizer.count(
+            self, self.model, self.token_counting, map_messages(messages), None
+        )
         if count is not None and not tools:
             return count
         if count is not None:  # the tokenizer endpoints take no tools: estimate theirs
@@ -532,7 +483,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         """Counts the tokens of ``text`` (exact or estimated as above)."""
         if self.custom_get_token_ids is not None:
             return super().get_num_tokens(text)
-        count = self._tokenizer.count(self, None, text)
+        count = self._tokenizer.count(self, self.model, self.token_counting, None, text)
         return count if count is not None else math.ceil(len(text) / 4)
 
     def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None], /) -> dict[str, Any]:
@@ -600,11 +551,11 @@ class ChatNebula(NebulaConnection, BaseChatModel):
 
     def _parser_factory(
         self, mode: ReasoningMode, endpoint: Endpoint
-    ) -> Callable[[httpx.Headers], StreamParser]:
+    ) -> Callable[[Mapping[str, str]], StreamParser]:
         keep_headers = self.include_response_headers
         redactor = endpoint.redactor
 
-        def new_parser(headers: httpx.Headers) -> StreamParser:
+        def new_parser(headers: Mapping[str, str]) -> StreamParser:
             return StreamParser(
                 mode=mode, redactor=redactor, headers=headers if keep_headers else None
             )
@@ -662,29 +613,3 @@ class ChatNebula(NebulaConnection, BaseChatModel):
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
-
-
-def _known_names(cls: type[BaseModel]) -> frozenset[str]:
-    names: set[str] = set()
-    for name, info in cls.model_fields.items():
-        names.add(name)
-        if info.alias:
-            names.add(info.alias)
-        if isinstance(info.validation_alias, AliasChoices):
-            names.update(c for c in info.validation_alias.choices if isinstance(c, str))
-    return frozenset(names)
-
-
-def _user_stacklevel() -> int:
-    """How far up the stack the user's constructor call is (past pydantic and us)."""
-    import sys
-
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None:
-        module = frame.f_globals.get("__name__", "")
-        if not module.startswith(("langchain_nebula", "langchain_core", "pydantic")):
-            return level
-        frame = frame.f_back  # type: ignore[assignment]
-        level += 1
-    return level

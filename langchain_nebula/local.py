@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import os
 import signal
 import subprocess
@@ -167,6 +168,7 @@ class LocalServer:
         tools: Use the tool-aware chat template (so ``bind_tools`` works); otherwise
             the model's own template.
         chat_template: A Jinja chat template to use instead of either.
+        embeddings: Also serve ``/v1/embeddings`` (mean-pooled); chat is still served.
         startup_timeout: Seconds to wait for the server to listen.
 
     Example:
@@ -186,6 +188,7 @@ class LocalServer:
         parallel: int = 4,
         tools: bool = True,
         chat_template: str | None = None,
+        embeddings: bool = False,
         startup_timeout: float = 120.0,
     ) -> None:
         self.model_path = model_path
@@ -193,6 +196,7 @@ class LocalServer:
         self.ctx_size = ctx_size
         self.parallel = parallel
         self.chat_template = chat_template
+        self.embeddings = embeddings
         if chat_template is None and tools:
             self.chat_template = tool_chat_template()
         self.startup_timeout = startup_timeout
@@ -208,6 +212,12 @@ class LocalServer:
             LocalServerError: If the child exits or does not listen in time; the
                 message includes the end of its log.
         """
+        if importlib.util.find_spec("xllamacpp") is None:
+            msg = (
+                "the local server runs llama.cpp from the xllamacpp package, which is not "
+                'installed: pip install "langchain-nebulablock[local]"'
+            )
+            raise LocalServerError(msg)
         model_path = self.model_path or ensure_model()
         template = "-"
         if self.chat_template is not None:
@@ -226,6 +236,7 @@ class LocalServer:
             str(self.ctx_size),
             str(self.parallel),
             template,
+            "1" if self.embeddings else "0",
         ]
         # llama.cpp logs to the same streams from native code, so the address comes
         # back on a pipe of its own rather than as a line that logs may interleave.
@@ -313,6 +324,7 @@ def _serve_in_this_process(
     ctx_size: int,
     parallel: int,
     template_path: str | None,
+    embeddings: bool,
     address_fd: int,
 ) -> None:
     import xllamacpp  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -334,6 +346,10 @@ def _serve_in_this_process(
     params.offline = True  # never reach for a model hub
     params.ui = False
     params.verbosity = 2
+    if embeddings:
+        params.embedding = True
+        # Unspecified pooling ("none") is refused by the OpenAI-compatible endpoint.
+        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
     if template_path:
         params.chat_template = Path(template_path).read_text()
     server = xllamacpp.Server(params)  # returns once the model is loaded and bound
@@ -362,8 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("fetch-model", help="download and verify the model; print its path")
     serve = commands.add_parser("serve", help="serve on 127.0.0.1 until interrupted")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--embeddings", action="store_true", help="also serve /v1/embeddings")
     child = commands.add_parser("_child")
-    for name in ("model", "port", "ctx", "parallel", "template", "address_fd"):
+    for name in ("model", "port", "ctx", "parallel", "template", "embeddings", "address_fd"):
         child.add_argument(name)
     args = parser.parse_args(argv)
     if args.command == "fetch-model":
@@ -373,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: could not fetch the model: {error}", file=sys.stderr)  # noqa: T201
             return 1
     elif args.command == "serve":
-        with LocalServer(port=args.port) as server:
+        # SIGTERM unwinds like Ctrl-C, so the child server and its files go too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        with LocalServer(port=args.port, embeddings=args.embeddings) as server:
             print(f"Serving SmolLM2-135M-Instruct at {server.base_url} (Ctrl-C stops)")  # noqa: T201
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
@@ -384,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             int(args.ctx),
             int(args.parallel),
             None if args.template == "-" else args.template,
+            args.embeddings == "1",
             int(args.address_fd),
         )
     return 0

@@ -8,10 +8,19 @@ more requests than it scripted fails loudly.
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
+import math
+import operator
+import random
+import re
 import socket
+import sys
 import threading
 import uuid
+import zlib
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -57,6 +66,14 @@ def sse(*events: Any, done: bool = True) -> list[bytes]:
     return pieces
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up mid-request (an abandoned stream, a test's timeout) is
+        # expected here; anything else is still printed.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class ScriptedServer:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
@@ -67,7 +84,7 @@ class ScriptedServer:
         self.most_open_connections = 0  # the peak number of client connections at once
         self._lock = threading.Lock()
         ThreadingHTTPServer.request_queue_size = 1024  # load tests open 100s at once
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
@@ -115,10 +132,12 @@ class ScriptedServer:
         )
 
     def _next_reply(self, request: Recorded) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+        # After recording, so a test woken by the hook already sees this request counted.
         if self.on_request is not None:
             self.on_request(request)
         with self._lock:
-            self.requests.append(request)
             if self.replies:
                 return self.replies.popleft()
         if self.default is not None:
@@ -335,17 +354,85 @@ def example_for(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> A
 
 
 _CATALOG = ("meta-llama/Llama-3.3-70B-Instruct", "deepseek-ai/DeepSeek-R1", "Qwen/QwQ-32B")
+_EMBEDDING_CATALOG = ("BAAI/bge-large-en-v1.5",)
+FAKE_EMBEDDING_DIMENSIONS = 1024  # BAAI/bge-large-en-v1.5's
+
+
+@functools.lru_cache(maxsize=4096)
+def _word_vector(word: str, dimensions: int) -> tuple[float, ...]:
+    generator = random.Random(zlib.crc32(word.encode()))
+    return tuple(generator.gauss(0.0, 1.0) for _ in range(dimensions))
+
+
+def fake_embedding(text: str, dimensions: int = FAKE_EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic unit vector of float32 values: the sum of its words' random vectors.
+
+    Random vectors of this many dimensions are nearly orthogonal, so texts that share
+    words are close and others are not: a retrieval example finds what it should.
+    """
+    vector = [0.0] * dimensions
+    for word in re.findall(r"\w+", text.lower()) or [""]:
+        vector = list(map(operator.add, vector, _word_vector(word, dimensions)))
+    norm = math.sqrt(sum(value * value for value in vector))
+    return array("f", (value / norm for value in vector)).tolist()
+
+
+def base64_floats(vector: list[float]) -> str:
+    """``vector`` as OpenAI's ``encoding_format: "base64"`` sends it (little-endian float32)."""
+    packed = array("f", vector)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode()
+
+
+def embeddings_answer(
+    vectors: list[list[float]] | list[str],
+    *,
+    model: str = "BAAI/bge-large-en-v1.5",
+    order: Iterable[int] | None = None,
+) -> dict[str, Any]:
+    """An ``/embeddings`` answer; ``order`` lists the indexes in the order ``data`` holds them."""
+    indexes = list(range(len(vectors))) if order is None else list(order)
+    data = [{"object": "embedding", "index": i, "embedding": vectors[i]} for i in indexes]
+    tokens = 4 * len(vectors)
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def embeddings_reply(request: Recorded, *, reverse: bool = False) -> Reply:
+    """Answers an ``/embeddings`` request with ``fake_embedding`` vectors, in the asked format.
+
+    ``reverse`` sends ``data`` last index first, as a server may.
+    """
+    body = request.json
+    texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+    dimensions = body.get("dimensions") or FAKE_EMBEDDING_DIMENSIONS
+    vectors: list[Any] = [fake_embedding(text, dimensions) for text in texts]
+    if body.get("encoding_format") == "base64":
+        vectors = [base64_floats(vector) for vector in vectors]
+    order = reversed(range(len(vectors))) if reverse else None
+    answer = embeddings_answer(vectors, model=body["model"], order=order)
+    return Reply(200, {"Content-Type": "application/json"}, json.dumps(answer).encode())
 
 
 def generic_reply(request: Recorded) -> Reply:
     """Answers any chat request plausibly: tool calls, JSON per schema, or an echo.
 
-    Used where a test runs user-facing code (docs, examples) and needs a server that
-    behaves like a model without being scripted line by line.
+    Embedding requests get ``fake_embedding`` vectors. Used where a test runs
+    user-facing code (docs, examples) and needs a server that behaves like a model
+    without being scripted line by line.
     """
     if request.method == "GET":  # a model catalog
-        listing = {"data": {"models": [{"model_name": m, "model_type": "text"} for m in _CATALOG]}}
+        models = [{"model_name": m, "model_type": "text"} for m in _CATALOG]
+        models += [{"model_name": m, "model_type": "embedding"} for m in _EMBEDDING_CATALOG]
+        listing = {"data": {"models": models}}
         return Reply(200, {"Content-Type": "application/json"}, json.dumps(listing).encode())
+    if request.path.endswith("/embeddings"):
+        return embeddings_reply(request)
     body = request.json
     message = _generic_message(body)
     if not body.get("stream"):

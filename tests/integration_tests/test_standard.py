@@ -4,6 +4,10 @@
   ``make test``. Capability flags are what that server really does. Tests a 135M
   model fails for want of quality are marked ``xfail`` with the reason; none is
   skipped to hide a failure of ours.
+- ``TestLiteLLMProxy``: the same server behind a real LiteLLM proxy configured to look
+  like Nebula (Nebula's model ids, a master key); runs in ``make test`` too
+  (``-k litellm`` selects it). Same flags and model-judgement xfails; a failure that is
+  ours, not the model's, is an ``xfail(strict=False)`` whose reason starts ``BUG:``.
 - ``TestLiveNebula``: the real API; runs only with ``NEBULA_API_KEY`` (``-m live``).
 """
 
@@ -20,6 +24,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from langchain_nebula import ChatNebula
 from tests.integration_tests.conftest import LOCAL_MODEL
+from tests.litellm_proxy import MASTER_KEY, TEXT_MODEL, VISION_MODEL
 
 SMALL_MODEL = "a 135M-parameter model"
 
@@ -40,22 +45,8 @@ class _NebulaTarget:
         return True
 
 
-class TestLocalLlamaCpp(_NebulaTarget, ChatModelIntegrationTests):
-    @pytest.fixture(autouse=True)
-    def _serve(self, local_base_url: str) -> None:
-        """Starts (once) the llama.cpp server the model properties point at."""
-
-    @property
-    def chat_model_params(self) -> dict[str, Any]:
-        return {
-            "base_url": os.environ["LANGCHAIN_NEBULA_LOCAL_URL"],
-            "model": LOCAL_MODEL,
-            "api_key": None,
-        }
-
-    @property
-    def supports_model_override(self) -> bool:
-        return False  # llama.cpp serves the one model it loaded, whatever is asked
+class _SmolLM2Target(_NebulaTarget):
+    """What every target serving SmolLM2-135M from our llama.cpp server shares."""
 
     @property
     def supported_usage_metadata_details(self) -> dict[str, list[Any]]:
@@ -113,6 +104,48 @@ class TestLocalLlamaCpp(_NebulaTarget, ChatModelIntegrationTests):
         if stream:
             return reduce(add, model.stream(prompt))  # type: ignore[return-value]
         return model.invoke(prompt)
+
+
+class TestLocalLlamaCpp(_SmolLM2Target, ChatModelIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _serve(self, local_base_url: str) -> None:
+        """Starts (once) the llama.cpp server the model properties point at."""
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {
+            "base_url": os.environ["LANGCHAIN_NEBULA_LOCAL_URL"],
+            "model": LOCAL_MODEL,
+            "api_key": None,
+        }
+
+    @property
+    def supports_model_override(self) -> bool:
+        return False  # llama.cpp serves the one model it loaded, whatever is asked
+
+
+class TestLiteLLMProxy(_SmolLM2Target, ChatModelIntegrationTests):
+    """Through LiteLLM, as Nebula serves: its errors, its stream shapes, its headers."""
+
+    @pytest.fixture(autouse=True)
+    def _serve(self, litellm_base_url: str) -> None:
+        """Starts (once) the proxy, and the llama.cpp server behind it."""
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {
+            "base_url": os.environ["LANGCHAIN_NEBULA_LITELLM_URL"],
+            "model": TEXT_MODEL,
+            "api_key": MASTER_KEY,
+        }
+
+    @property
+    def supports_model_override(self) -> bool:
+        return True  # each alias is its own model group, echoed back as `model`
+
+    @property
+    def model_override_value(self) -> str:
+        return VISION_MODEL  # text prompts work on it; it is a different alias
 
 
 @pytest.mark.live

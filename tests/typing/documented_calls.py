@@ -18,7 +18,7 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
-from langchain_nebula import ChatNebula, NebulaError, NebulaRateLimitError
+from langchain_nebula import ChatNebula, NebulaEmbeddings, NebulaError, NebulaRateLimitError
 from langchain_nebula.catalog import NebulaModel, alist_models, list_models
 from langchain_nebula.local import LocalServer, ensure_model
 
@@ -132,3 +132,16 @@ print(chosen.profile, ensure_model())
 with LocalServer() as server:
     print(ChatNebula(base_url=server.base_url, model="SmolLM2-135M-Instruct").invoke("Hi"))
 restored = load(dumpd(model), allowed_objects=[ChatNebula], valid_namespaces=["langchain_nebula"])
+
+embeddings = NebulaEmbeddings(
+    model="BAAI/bge-large-en-v1.5",
+    api_key="ak_...",
+    base_url="https://inference.nebulablock.com/v1",
+    timeout=30.0,
+    dimensions=512,
+    chunk_size=256,
+    max_concurrency=2,
+    encoding_format="float",
+)
+vectors: list[list[float]] = embeddings.embed_documents(["one", "two"])
+query: list[float] = embeddings.embed_query("one")

@@ -51,3 +51,55 @@ def test_every_python_block_runs(
         except Exception as error:
             pytest.fail(f"{page.name} block {number} raised {error!r}\n---\n{block}")
     assert server.requests, f"{page.name}'s examples sent no request"
+
+
+def _field_table(page: Path, heading: str) -> dict[str, list[str]]:
+    """Field name → its legacy spellings, from a page's fields table under ``heading``."""
+    text = page.read_text()
+    table = text[text.index(heading) :].split("\n\n", 2)[2]
+    rows: dict[str, list[str]] = {}
+    for line in table.splitlines():
+        if not line.startswith("|"):
+            break
+        if not line.startswith("| `"):  # the header and its rule
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = re.findall(r"`([^`]+)`", cells[-1])
+    return rows
+
+
+def test_every_constructor_field_is_documented_and_every_documented_one_exists() -> None:
+    from pydantic import AliasChoices
+
+    from langchain_nebula import ChatNebula
+
+    documented = _field_table(ROOT / "docs" / "chat.md", "### Constructor fields")
+    fields = ChatNebula.model_fields
+    assert sorted(documented) == sorted(fields)
+    for name, legacy in documented.items():
+        alias = fields[name].validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [name]
+        assert sorted([name, *legacy]) == sorted(str(c) for c in choices), name
+
+
+def test_the_models_table_states_what_the_profiles_say() -> None:
+    from langchain_nebula import ChatNebula
+
+    text = (ROOT / "docs" / "models.md").read_text()
+    rows = re.findall(
+        r"^\| `([^`]+)`[^|]*\| ([^|]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|", text, re.M
+    )
+    assert len(rows) == 10
+    for model_id, context, output, vision, reasoning in rows:
+        profile = ChatNebula(model=model_id, api_key=None).profile or {}
+
+        def shown(key: str, profile: dict = profile) -> str:
+            value = profile.get(key)
+            return "unknown" if value is None else str(value)
+
+        assert context.strip() == shown("max_input_tokens"), model_id
+        assert output.strip() == shown("max_output_tokens"), model_id
+        assert vision.strip().strip("*") == ("yes" if profile["image_inputs"] else "no"), model_id
+        assert reasoning.strip().startswith("yes" if profile["reasoning_output"] else "no"), (
+            model_id
+        )

@@ -6,15 +6,14 @@ import asyncio
 import contextlib
 import gzip
 import json
-import math
 import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from email.utils import formatdate
+from types import ModuleType
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,10 +27,11 @@ from langchain_nebula import (
     NebulaStreamError,
     NebulaTimeoutError,
 )
-from langchain_nebula._clients import AsyncPool
 from langchain_nebula._exceptions import error_from_response
+from langchain_nebula._http import LIBRARIES
 from langchain_nebula._responses import map_completion
 from langchain_nebula._retry import retry_after_seconds
+from langchain_nebula._transport import decode_json_body
 from tests.scripted_server import (
     Reply,
     ScriptedServer,
@@ -427,74 +427,62 @@ def test_connections_of_finished_event_loops_are_closed(
     assert server.open_connections == 0
 
 
-async def test_an_async_stream_waiting_to_retry_holds_no_pool_slot(server: ScriptedServer) -> None:
-    # One slot: a stream backing off after a 503 must let another call through.
+@pytest.mark.parametrize("library", LIBRARIES, ids=lambda m: m.__name__)
+async def test_an_async_stream_waiting_to_retry_holds_no_connection(
+    server: ScriptedServer, library: ModuleType
+) -> None:
+    # One connection: a stream backing off after a 503 must let another call through.
     server.reply_json({"error": {"message": "busy"}}, status=503, headers={"Retry-After": "1"})
     server.reply_json(completion("quick"))
     server.reply_stream(text_stream("late"))
-    async with httpx.AsyncClient() as client:
-        pool = AsyncPool(client, asyncio.Semaphore(1), pool_timeout=0.5)
-        model = ChatNebula(base_url=server.base_url, api_key=None, max_retries=1)
-        endpoint = model._chat_endpoint()
-        from langchain_nebula._streaming import StreamParser
-        from langchain_nebula._transport import asend_json, astream_events
+    arrived = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    server.on_request = lambda _: loop.call_soon_threadsafe(arrived.set)
+    limits = library.Limits(max_connections=1)
+    async with library.AsyncClient(limits=limits, timeout=library.Timeout(5.0, pool=0.5)) as client:
+        model = ChatNebula(
+            base_url=server.base_url, api_key=None, max_retries=1, http_async_client=client
+        )
 
-        body = b'{"model": "m", "messages": []}'
+        async def stream() -> str:
+            return "".join([c.text async for c in model.astream("Hi")])
 
-        async def stream() -> list[Any]:
-            return [c async for c in astream_events(pool, endpoint, body, lambda h: StreamParser())]
-
-        arrived = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        server.on_request = lambda _: loop.call_soon_threadsafe(arrived.set)
         streaming = asyncio.ensure_future(stream())
         await asyncio.wait_for(arrived.wait(), 5)
-        answer, _ = await asend_json(pool, endpoint, body)  # within the pool timeout
-        assert answer["choices"][0]["message"]["content"] == "quick"
-        assert "".join(c.text for c in await streaming) == "late"
+        assert (await model.ainvoke("Hi")).content == "quick"  # within the pool timeout
+        assert await streaming == "late"
 
 
-async def test_the_async_pool_queue_honours_the_pool_timeout(server: ScriptedServer) -> None:
+@pytest.mark.parametrize("library", LIBRARIES, ids=lambda m: m.__name__)
+async def test_waiting_for_a_connection_honours_the_pool_timeout(
+    server: ScriptedServer, library: ModuleType
+) -> None:
     release = threading.Event()
-    server.replies.append(
-        Reply(
-            200,
-            {"Content-Type": "application/json"},
-            json.dumps(completion()).encode(),
-            hold=release,
+    body = json.dumps(completion()).encode()
+    server.replies.append(Reply(200, {"Content-Type": "application/json"}, body, hold=release))
+    arrived = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    server.on_request = lambda _: loop.call_soon_threadsafe(arrived.set)
+    limits = library.Limits(max_connections=1)
+    async with library.AsyncClient(limits=limits, timeout=library.Timeout(5.0, pool=0.3)) as client:
+        model = ChatNebula(
+            base_url=server.base_url, api_key=None, max_retries=0, http_async_client=client
         )
-    )
-    async with httpx.AsyncClient() as client:
-        pool = AsyncPool(client, asyncio.Semaphore(1), pool_timeout=0.3)
-        model = ChatNebula(base_url=server.base_url, api_key=None, max_retries=0)
-        endpoint = model._chat_endpoint()
-        from langchain_nebula._transport import asend_json
-
-        body = b'{"model": "m", "messages": []}'
-        arrived = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        server.on_request = lambda _: loop.call_soon_threadsafe(arrived.set)
-        holding = asyncio.ensure_future(asend_json(pool, endpoint, body))
+        holding = asyncio.ensure_future(model.ainvoke("Hi"))
         await asyncio.wait_for(arrived.wait(), 5)
         started = time.monotonic()
-        with pytest.raises(NebulaTimeoutError) as caught:
-            await asend_json(pool, endpoint, body)
+        with pytest.raises(NebulaTimeoutError, match=r"^request timed out \(PoolTimeout"):
+            await model.ainvoke("Hi")
         assert 0.3 <= time.monotonic() - started < 1.5
-        assert caught.value.message == "no connection became free within the pool timeout (0.3 s)"
         release.set()
         await holding
 
 
-def test_non_json_numbers_in_streamed_tool_arguments_are_kept_not_raised() -> None:
-    # json.dumps writes Infinity, which Python's decoder accepts but JSON does not.
-    pieces = sse(
-        chunk(
-            {
-                "tool_calls": [
-                    {"index": 0, "id": "c", "function": {"name": "f", "arguments": {"x": math.inf}}}
-                ]
-            }
-        )
-    )
-    chunks = run_stream(pieces, mode="field")
-    assert chunks[0].message.tool_call_chunks[0]["args"] == "{'x': inf}"  # type: ignore[attr-defined]
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_non_json_numbers_are_a_typed_error_not_a_value(literal: bytes) -> None:
+    # Python's own json module reads these; they are not JSON, and no server should send them.
+    event = b'{"choices": [{"delta": {"content": "x"}, "logprobs": ' + literal + b"}]}"
+    with pytest.raises(NebulaStreamError, match="unparseable stream event"):
+        run_stream(sse(event), mode="field")
+    with pytest.raises(NebulaResponseError, match="the server answered 200 with a non-JSON body"):
+        decode_json_body(b'{"x": ' + literal + b"}")

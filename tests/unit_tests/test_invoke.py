@@ -35,7 +35,7 @@ def test_invoke_posts_to_chat_completions_with_bearer_key(
     assert request.headers["authorization"] == f"Bearer {API_KEY}"
     assert request.headers["content-type"] == "application/json"
     assert request.headers["x-team"] == "blue"
-    assert request.headers["user-agent"].startswith("langchain-nebula/")
+    assert request.headers["user-agent"].startswith("langchain-nebulablock/")
 
 
 def test_every_set_sampling_field_is_sent_under_its_wire_name(

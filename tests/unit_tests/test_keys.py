@@ -322,3 +322,13 @@ def test_a_header_that_http_cannot_carry_is_refused() -> None:
         ChatNebula(
             api_key=None, base_url="http://127.0.0.1:9/v1", default_headers={"X-Note": "café"}
         )
+
+
+def test_only_long_runs_of_the_key_are_masked() -> None:
+    from langchain_nebula._redaction import Redactor
+
+    redact = Redactor("sk-nebula-test-master-key").text
+    # A model named like the (readable) test key shares eleven characters with it: kept.
+    assert redact("model=nebula-test/no-such-model") == "model=nebula-test/no-such-model"
+    assert redact("key sk-nebula-tes… rejected") == "key ***… rejected"  # twelve: masked
+    assert redact("key sk-nebula-test-master-key!") == "key ***!"

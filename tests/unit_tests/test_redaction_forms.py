@@ -57,16 +57,16 @@ def test_every_occurrence_is_masked() -> None:
     assert Redactor(KEY).text(f"{KEY},{KEY} and {KEY}") == "***,*** and ***"
 
 
-def test_a_run_of_eight_characters_of_the_key_is_masked() -> None:
-    assert Redactor(KEY).text("got 01234567 here") == "got *** here"
+def test_a_run_of_twelve_characters_of_the_key_is_masked() -> None:
+    assert Redactor(KEY).text("got 0123456789ab here") == "got *** here"
 
 
-def test_a_run_of_seven_characters_is_left_alone() -> None:
-    assert Redactor(KEY).text("got 0123456 here") == "got 0123456 here"
+def test_a_run_of_eleven_characters_is_left_alone() -> None:
+    assert Redactor(KEY).text("got 0123456789a here") == "got 0123456789a here"
 
 
-def test_the_last_seven_characters_alone_are_left_alone() -> None:
-    assert Redactor(KEY).text("ends 9abcdef.") == "ends 9abcdef."
+def test_the_last_eleven_characters_alone_are_left_alone() -> None:
+    assert Redactor(KEY).text("ends 56789abcdef.") == "ends 56789abcdef."
 
 
 @pytest.mark.parametrize(

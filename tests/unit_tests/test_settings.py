@@ -165,7 +165,10 @@ def test_unknown_keywords_are_sent_as_model_kwargs_with_a_warning(
 
 
 def test_a_known_field_in_model_kwargs_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"pass \['temperature'\] as ChatNebula arguments"):
+    with pytest.raises(
+        ValueError,
+        match=r"\['temperature'\] may not be set in model_kwargs: pass them as ChatNebula",
+    ):
         ChatNebula(api_key=None, base_url="http://127.0.0.1:9/v1", model_kwargs={"temperature": 1})
 
 

@@ -8,6 +8,8 @@ from operator import add
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.messages import AIMessageChunk
 
 from langchain_nebula import (
@@ -351,3 +353,28 @@ def test_tool_arguments_sent_as_an_object_in_a_stream_are_read(
     assert merged.tool_calls == [  # type: ignore[attr-defined]
         {"name": "f", "args": {"city": "Québec"}, "id": "c1", "type": "tool_call"}
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(min_size=1, max_size=40), message_id=st.one_of(st.none(), st.text(max_size=20)))
+def test_text_chunks_are_exactly_the_validated_objects(text: str, message_id: str | None) -> None:
+    from langchain_core.load import dumpd
+    from langchain_core.outputs import ChatGenerationChunk
+
+    from langchain_nebula._streaming import TextChunks
+
+    built = TextChunks(message_id)
+    fast, slow = (
+        built(text),
+        ChatGenerationChunk(message=AIMessageChunk(content=text, id=message_id)),
+    )
+    assert fast == slow
+    assert fast.model_dump() == slow.model_dump()
+    assert fast.model_dump(exclude_unset=True) == slow.model_dump(exclude_unset=True)
+    assert fast.message.model_dump(exclude_unset=True) == slow.message.model_dump(
+        exclude_unset=True
+    )
+    assert dumpd(fast.message) == dumpd(slow.message)
+    assert repr(fast) == repr(slow)
+    assert (fast + built(text)) == (slow + slow)
+    assert fast.message.additional_kwargs is not built(text).message.additional_kwargs  # fresh

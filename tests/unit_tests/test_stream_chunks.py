@@ -533,15 +533,12 @@ def test_a_malformed_event_names_what_is_wrong(event: Any, message: str) -> None
 def test_delta_content_that_is_not_text_is_refused_naming_it() -> None:
     with pytest.raises(NebulaResponseError) as caught:
         feed(StreamParser(), chunk({"content": 5}))
-    assert caught.value.message == "a stream delta's content is a JSON int, not text"
+    assert caught.value.message == (
+        "a stream delta's content is a JSON int, which is not a chat completion chunk"
+    )
     assert caught.value.retryable is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a delta whose content is not text raises NebulaResponseError, not the "
-    "NebulaStreamError that every other malformed stream event raises (and the docs promise)",
-)
 def test_delta_content_that_is_not_text_is_a_stream_error() -> None:
     with pytest.raises(NebulaResponseError) as caught:
         feed(StreamParser(), chunk({"content": 5}))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import AliasChoices
 
-from langchain_nebula import ChatNebula
+from langchain_nebula import ChatNebula, NebulaEmbeddings
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLS = ROOT / "tests" / "typing" / "documented_calls.py"
@@ -30,7 +30,7 @@ def _type_checking_init(cls: type) -> list[str]:
     raise AssertionError(f"{cls.__name__} declares no __init__ for type checkers")
 
 
-@pytest.mark.parametrize("cls", [ChatNebula], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [ChatNebula, NebulaEmbeddings], ids=lambda c: c.__name__)
 def test_the_declared_signature_lists_every_field_and_legacy_name(cls: type) -> None:
     names: set[str] = set()
     for name, info in cls.model_fields.items():  # type: ignore[attr-defined]
