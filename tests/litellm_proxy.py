@@ -44,6 +44,9 @@ from typing import Any
 import httpx
 import yaml
 
+# The model's cache root: the proxy's environment is cached beside it.
+from langchain_nebula.local import _cache_dir
+
 __all__ = [
     "BACKEND_DOWN_MODEL",
     "CHAT_ALIASES",
@@ -101,17 +104,6 @@ _PORT_TAKEN = "address already in use"
 
 class LiteLLMProxyError(RuntimeError):
     """LiteLLM could not be installed or did not start; the message says why."""
-
-
-def _cache_dir(cache_dir: Path | None) -> Path:
-    # The model's cache root, as langchain_nebula.local chooses it.
-    if cache_dir is not None:
-        return cache_dir
-    configured = os.environ.get("LANGCHAIN_NEBULA_CACHE")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "langchain-nebula"
 
 
 def find_uv() -> str:
