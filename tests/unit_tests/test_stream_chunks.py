@@ -21,7 +21,7 @@ from langchain_nebula import (
     NebulaStreamError,
 )
 from langchain_nebula._redaction import Redactor
-from langchain_nebula._streaming import StreamParser
+from langchain_nebula._streaming import StreamParser, TextChunks
 from tests.scripted_server import chunk, usage_chunk
 
 ID = "chatcmpl-3812731562554b23a32dd80fbb7d0d09"
@@ -550,3 +550,28 @@ def test_a_malformed_event_is_quoted_masked_and_cut_to_500_characters() -> None:
     with pytest.raises(NebulaStreamError) as caught:
         feed(StreamParser(redactor=Redactor(KEY)), event)
     assert caught.value.body == str(event)[:500].replace(KEY, "***")
+
+
+def test_text_chunks_mark_the_same_fields_set_as_construction() -> None:
+    # The copy path must not mark its updated fields as set: exclude_unset dumps (and
+    # anything else reading model_fields_set) would then differ from a built chunk.
+    for message_id in (ID, None):
+        fast = TextChunks(message_id)("hi")
+        slow = ChatGenerationChunk(message=AIMessageChunk(content="hi", id=message_id))
+        assert fast.model_fields_set == slow.model_fields_set
+        assert fast.message.model_fields_set == slow.message.model_fields_set
+        assert fast.model_dump(exclude_unset=True) == slow.model_dump(exclude_unset=True)
+
+
+def test_an_id_that_arrives_after_the_first_text_is_on_the_later_chunks() -> None:
+    parser = StreamParser()
+    nameless = chunk({"content": "a"})
+    del nameless["id"]
+    first, second, third = feed(
+        parser, nameless, chunk({"content": "b"}, id="two"), chunk({"content": "c"}, id="three")
+    )
+    assert [c.message.id if c else "missing" for c in (first, second, third)] == [
+        None,
+        "two",
+        "two",
+    ]
