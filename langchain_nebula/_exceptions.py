@@ -348,7 +348,7 @@ def _error_object(error: Mapping[str, Any]) -> tuple[str | None, str | None, Any
     return message, str(label) if label not in (None, "None", "") else None, raw_code
 
 
-def _describe(parsed: Any, text: str) -> tuple[str | None, str | None, Any]:
+def _describe(parsed: Any) -> tuple[str | None, str | None, Any]:
     """(server message, code label, raw code) from a parsed error body."""
     if isinstance(parsed, Mapping):
         nested = parsed.get("error")
@@ -391,7 +391,7 @@ def error_from_response(
     parsed = _parse(text) if text[:1] in ("{", "[") else None
     if parsed is not None and "\\u" in text:
         parsed = redact.value(parsed)  # a key spelled in \u escapes decodes only now
-    raw, code, _ = _describe(parsed, text)
+    raw, code, _ = _describe(parsed)
     if raw is not None:
         raw = redact.text(raw)
         message = clean_message(raw)

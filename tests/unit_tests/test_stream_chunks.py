@@ -531,8 +531,10 @@ def test_a_malformed_event_names_what_is_wrong(event: Any, message: str) -> None
 
 
 def test_delta_content_that_is_not_text_is_refused_naming_it() -> None:
+    event = chunk({"content": 5})
     with pytest.raises(NebulaResponseError) as caught:
-        feed(StreamParser(), chunk({"content": 5}))
+        feed(StreamParser(), event)
+    assert caught.value.body == str(event)[:500]
     assert caught.value.message == (
         "a stream delta's content is a JSON int, which is not a chat completion chunk"
     )
