@@ -103,3 +103,19 @@ def test_the_models_table_states_what_the_profiles_say() -> None:
         assert reasoning.strip().startswith("yes" if profile["reasoning_output"] else "no"), (
             model_id
         )
+
+
+REPO_LINK = re.compile(
+    r"https://github\.com/langchain-nebula/langchain-nebula/(?:blob|tree)/main/([^)\s\"'#>]+)"
+)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [ROOT / "pyproject.toml", *PAGES, *sorted((ROOT / "examples").glob("*.md"))],
+    ids=lambda p: p.name,
+)
+def test_every_link_into_the_repository_names_a_file_that_exists(source: Path) -> None:
+    # Absolute links are what a package index shows; a missing target is a dead link there.
+    missing = [path for path in REPO_LINK.findall(source.read_text()) if not (ROOT / path).exists()]
+    assert missing == []
