@@ -4,27 +4,61 @@ A Pydantic schema is parsed once, from the whole reply, even when streamed: an o
 built from half-written JSON (``City(country='')``) would look complete and valid
 while it is not. Dict schemas stream partial dicts, which say by their missing keys
 that they are partial.
+
+A reply the server cut at the token limit (``finish_reason == "length"``) is refused
+with an ``OutputParserException`` saying so, for every schema and method: repaired,
+its JSON would pass for a complete object with fields missing.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from operator import itemgetter
 from typing import Any, cast
 
+from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.base import OutputParserLike
 from langchain_core.output_parsers.openai_tools import (
     JsonOutputKeyToolsParser,
     PydanticToolsParser,
 )
-from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
+from langchain_core.runnables import (
+    Runnable,
+    RunnableGenerator,
+    RunnableLambda,
+    RunnableMap,
+    RunnablePassthrough,
+)
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel
 
 from langchain_nebula._tools import StructuredMethod, json_schema_format, schema_name
 
 __all__ = ["structured_output"]
+
+
+def _check_not_cut(message: BaseMessage) -> None:
+    if message.response_metadata.get("finish_reason") == "length":
+        msg = (
+            "the reply was cut off at the token limit (finish_reason 'length') before the "
+            "structured output was complete; raise max_tokens or ask for less"
+        )
+        raise OutputParserException(msg, llm_output=message.text)
+
+
+def _uncut(messages: Iterator[BaseMessage]) -> Iterator[BaseMessage]:
+    for message in messages:
+        _check_not_cut(message)
+        yield message
+
+
+async def _auncut(messages: AsyncIterator[BaseMessage]) -> AsyncIterator[BaseMessage]:
+    async for message in messages:
+        _check_not_cut(message)
+        yield message
 
 
 def _whole_reply_only(parser: OutputParserLike[Any]) -> Runnable[Any, Any]:
@@ -77,6 +111,9 @@ def structured_output(
     else:
         msg = f"method must be 'json_schema', 'function_calling' or 'json_mode', not {method!r}"
         raise ValueError(msg)
+    # Chunks pass through as they come (dict schemas still stream); the one that
+    # carries finish_reason 'length' ends the stream with the error.
+    parser = RunnableGenerator(_uncut, _auncut, name="RefuseCutReply") | parser
     if not include_raw:
         return llm | parser
     parse = RunnablePassthrough.assign(

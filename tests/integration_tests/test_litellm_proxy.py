@@ -16,7 +16,9 @@ from operator import add
 from typing import Any
 
 import pytest
+from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage, AIMessageChunk
+from pydantic import BaseModel, Field
 
 from langchain_nebula import (
     ChatNebula,
@@ -199,3 +201,27 @@ def test_backend_down_raises_server_error(proxied: ModelFactory) -> None:
     with pytest.raises(NebulaServerError) as caught:
         proxied(model=BACKEND_DOWN_MODEL).invoke("Hi")
     assert caught.value.status_code == 500
+
+
+class _Joke(BaseModel):
+    """Joke to tell user."""
+
+    setup: str = Field(description="question to set up a joke")
+    punchline: str = Field(description="answer to resolve the joke")
+
+
+def test_structured_output_through_the_proxy_invoke_and_stream(proxied: ModelFactory) -> None:
+    # Greedy decoding: the standard suite's sampled runs of the 135M model sometimes loop.
+    structured = proxied(max_tokens=256, seed=7).with_structured_output(_Joke)
+    invoked = structured.invoke("Tell me a joke about cats.")
+    streamed = list(structured.stream("Tell me a joke about cats."))
+    assert isinstance(invoked, _Joke)
+    assert streamed == [invoked]
+
+
+def test_a_structured_reply_cut_by_max_tokens_is_refused(proxied: ModelFactory) -> None:
+    structured = proxied(max_tokens=3).with_structured_output(_Joke)
+    with pytest.raises(OutputParserException, match="cut off at the token limit"):
+        structured.invoke("Tell me a joke about cats.")
+    with pytest.raises(OutputParserException, match="cut off at the token limit"):
+        list(structured.stream("Tell me a joke about cats."))

@@ -95,6 +95,30 @@ class _SmolLM2Target(_NebulaTarget):
     def test_unicode_tool_call_integration(self, model: Any) -> None:
         super().test_unicode_tool_call_integration(model)
 
+    # Sampled, the 135M model sometimes repeats a phrase inside a JSON string until its
+    # context fills (seen in CI: "The cat was a cat, and it was a cat, ..."); the reply is
+    # then cut (finish_reason 'length') and refused. test_litellm_proxy.py and
+    # test_local_server.py pin structured output with greedy decoding instead.
+    _LOOPS = f"{SMALL_MODEL} sometimes loops inside a JSON string until its context fills"
+
+    @pytest.mark.xfail(reason=_LOOPS)
+    @pytest.mark.parametrize("schema_type", ["pydantic", "typeddict", "json_schema"])
+    def test_structured_output(self, model: Any, schema_type: Any) -> None:
+        super().test_structured_output(model, schema_type)
+
+    @pytest.mark.xfail(reason=_LOOPS)
+    @pytest.mark.parametrize("schema_type", ["pydantic", "typeddict", "json_schema"])
+    async def test_structured_output_async(self, model: Any, schema_type: Any) -> None:
+        await super().test_structured_output_async(model, schema_type)
+
+    @pytest.mark.xfail(reason=_LOOPS)
+    def test_structured_output_pydantic_2_v1(self, model: Any) -> None:
+        super().test_structured_output_pydantic_2_v1(model)
+
+    @pytest.mark.xfail(reason=_LOOPS)
+    def test_structured_output_optional_param(self, model: Any) -> None:
+        super().test_structured_output_optional_param(model)
+
     def invoke_with_cache_read_input(self, *, stream: bool = False) -> AIMessage:
         # llama.cpp reuses a slot's KV cache for a repeated prompt prefix and reports
         # it as prompt_tokens_details.cached_tokens.

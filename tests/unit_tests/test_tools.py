@@ -9,6 +9,7 @@ from operator import add
 from typing import Any
 
 import pytest
+from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
@@ -434,3 +435,66 @@ def test_streamed_pydantic_output_that_does_not_validate_raises(
     server.reply_stream(sse(chunk({"content": '{"country": "France"}'})))
     with pytest.raises(OutputParserException):
         list(make_model().with_structured_output(City).stream("?"))
+
+
+CUT = (
+    "the reply was cut off at the token limit (finish_reason 'length') before the "
+    "structured output was complete; raise max_tokens or ask for less"
+)
+
+
+@pytest.mark.parametrize(
+    ("schema", "method"),
+    [(Weather, "json_schema"), (Person, "json_schema"), (Person, "json_mode")],
+    ids=["pydantic", "typeddict", "json_mode"],
+)
+def test_a_reply_cut_at_the_token_limit_is_refused_not_repaired(
+    server: ScriptedServer, make_model: Make, schema: Any, method: Any
+) -> None:
+    # Repaired, '{"name": "Ada' would parse as a complete {"name": "Ada"}.
+    server.reply_json(completion('{"name": "Ada', finish_reason="length"))
+    with pytest.raises(OutputParserException) as caught:
+        make_model().with_structured_output(schema, method=method).invoke("Who?")
+    assert str(caught.value).startswith(CUT)
+    assert caught.value.llm_output == '{"name": "Ada'
+
+
+def test_a_cut_tool_call_is_refused_too(server: ScriptedServer, make_model: Make) -> None:
+    call = {"id": "t1", "type": "function", "function": {"name": "Person", "arguments": "{"}}
+    server.reply_json(completion(None, finish_reason="length", tool_calls=[call]))
+    structured = make_model().with_structured_output(Person, method="function_calling")
+    with pytest.raises(OutputParserException, match="cut off at the token limit"):
+        structured.invoke("Who?")
+
+
+def test_a_cut_stream_yields_its_partials_then_raises(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    server.reply_stream(
+        sse(chunk({"content": '{"name": "Ada", "a'}), chunk({}, finish_reason="length"))
+    )
+    partials: list[Any] = []
+    with pytest.raises(OutputParserException, match="cut off at the token limit"):
+        partials.extend(make_model().with_structured_output(Person).stream("Who?"))
+    assert partials == [{"name": "Ada"}]
+
+
+async def test_a_cut_reply_is_refused_async(server: ScriptedServer, make_model: Make) -> None:
+    server.reply_json(completion('{"temp', finish_reason="length"))
+    server.reply_stream(sse(chunk({"content": '{"temp'}), chunk({}, finish_reason="length")))
+    structured = make_model().with_structured_output(Weather)
+    with pytest.raises(OutputParserException, match="cut off at the token limit"):
+        await structured.ainvoke("Weather?")
+    with pytest.raises(OutputParserException, match="cut off at the token limit"):
+        async for _ in structured.astream("Weather?"):
+            pass
+
+
+def test_with_include_raw_a_cut_reply_is_the_parsing_error(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    server.reply_json(completion('{"name": "Ada', finish_reason="length"))
+    out = make_model().with_structured_output(Person, include_raw=True).invoke("Who?")
+    assert out["parsed"] is None
+    assert isinstance(out["parsing_error"], OutputParserException)
+    assert out["raw"].content == '{"name": "Ada'
