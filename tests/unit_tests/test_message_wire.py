@@ -7,6 +7,8 @@ that cannot be sent (which message, which block, what is wrong).
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 import pytest
@@ -21,6 +23,17 @@ from langchain_core.messages import (
 )
 
 from langchain_nebula._messages import map_messages
+
+
+def _base64_reason(data: str) -> str:
+    # The stdlib's own words, which differ between Python versions (3.10: "Non-base64
+    # digit found"; 3.11+: "Only base64 data is allowed").
+    try:
+        base64.b64decode(data, validate=True)
+    except binascii.Error as exc:
+        return str(exc)
+    raise AssertionError(data)
+
 
 URL = "https://example.com/cat.png"
 PNG = "iVBORw0KGgo="
@@ -443,11 +456,11 @@ def test_each_image_form_becomes_an_image_url_part(
         ),
         (
             {"type": "image_url", "image_url": "data:image/png;base64,AA$A"},
-            "image data is not valid base64 (Only base64 data is allowed)",
+            f"image data is not valid base64 ({_base64_reason('AA$A')})",
         ),
         (
             {"type": "image_url", "image_url": "data:image/png;base64,AAAA,BBBB"},
-            "image data is not valid base64 (Only base64 data is allowed)",
+            f"image data is not valid base64 ({_base64_reason('AAAA,BBBB')})",
         ),
         (
             {"type": "image", "base64": "AAA", "mime_type": "image/png"},
