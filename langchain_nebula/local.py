@@ -64,6 +64,20 @@ def _cache_dir(cache_dir: Path | None) -> Path:
     return Path(base) / "langchain-nebula"
 
 
+def _stop_child(process: subprocess.Popen[str] | None, *, grace: float) -> None:
+    """Stops and reaps a child server: stdin closed, SIGTERM, SIGKILL after ``grace`` s."""
+    if process is None or process.poll() is not None:
+        return
+    if process.stdin is not None:
+        process.stdin.close()
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _index_url() -> str:
     # Respect a configured mirror; PyPI otherwise.
     url = os.environ.get("UV_INDEX_URL") or os.environ.get("PIP_INDEX_URL")
@@ -295,16 +309,7 @@ class LocalServer:
         if self._template_file is not None:
             Path(self._template_file).unlink(missing_ok=True)
             self._template_file = None
-        if process is None or process.poll() is not None:
-            return
-        if process.stdin is not None:
-            process.stdin.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop_child(process, grace=10)
 
     def __enter__(self) -> LocalServer:
         return self.start()

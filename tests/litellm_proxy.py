@@ -45,7 +45,7 @@ import httpx
 import yaml
 
 # The model's cache root: the proxy's environment is cached beside it.
-from langchain_nebula.local import _cache_dir
+from langchain_nebula.local import _cache_dir, _stop_child
 
 __all__ = [
     "BACKEND_DOWN_MODEL",
@@ -350,16 +350,7 @@ class LiteLLMProxy:
 
     def _stop_process(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        if process.stdin is not None:
-            process.stdin.close()
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop_child(process, grace=15)
 
     def stop(self) -> None:
         """Stops the proxy (SIGTERM, then SIGKILL after 15 s) and reaps it."""

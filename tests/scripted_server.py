@@ -8,6 +8,7 @@ more requests than it scripted fails loudly.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import json
@@ -130,6 +131,13 @@ class ScriptedServer:
                 200, {"Content-Type": "text/event-stream"}, pieces=list(pieces), cut_after=cut_after
             )
         )
+
+    def arrival(self) -> asyncio.Event:
+        """An event of the running loop, set once a request has been recorded."""
+        arrived = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self.on_request = lambda _: loop.call_soon_threadsafe(arrived.set)
+        return arrived
 
     def _next_reply(self, request: Recorded) -> Reply:
         with self._lock:

@@ -435,9 +435,7 @@ async def test_an_async_stream_waiting_to_retry_holds_no_connection(
     server.reply_json({"error": {"message": "busy"}}, status=503, headers={"Retry-After": "1"})
     server.reply_json(completion("quick"))
     server.reply_stream(text_stream("late"))
-    arrived = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    server.on_request = lambda _: loop.call_soon_threadsafe(arrived.set)
+    arrived = server.arrival()
     limits = library.Limits(max_connections=1)
     async with library.AsyncClient(limits=limits, timeout=library.Timeout(5.0, pool=0.5)) as client:
         model = ChatNebula(
@@ -460,9 +458,7 @@ async def test_waiting_for_a_connection_honours_the_pool_timeout(
     release = threading.Event()
     body = json.dumps(completion()).encode()
     server.replies.append(Reply(200, {"Content-Type": "application/json"}, body, hold=release))
-    arrived = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    server.on_request = lambda _: loop.call_soon_threadsafe(arrived.set)
+    arrived = server.arrival()
     limits = library.Limits(max_connections=1)
     async with library.AsyncClient(limits=limits, timeout=library.Timeout(5.0, pool=0.3)) as client:
         model = ChatNebula(
