@@ -193,31 +193,28 @@ def test_no_character_the_server_sent_is_lost(reply: dict[str, Any], model: str,
             assert args == json.loads(reply["tool_args"])
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_a_thinker_reply_without_tags_is_the_answer(mode: str) -> None:
-    reply = {
-        "content": "Paris is the capital.",
+def text_reply(content: str, finish: str, *, cuts: list[int]) -> dict[str, Any]:
+    """A reply of text only (no field, no tool call), streamed in pieces cut at ``cuts``."""
+    return {
+        "content": content,
         "field": None,
-        "finish": "stop",
+        "finish": finish,
         "tool_args": None,
-        "content_cuts": [3, 9],
+        "content_cuts": cuts,
         "field_cuts": [],
         "args_cuts": [],
     }
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_thinker_reply_without_tags_is_the_answer(mode: str) -> None:
+    reply = text_reply("Paris is the capital.", "stop", cuts=[3, 9])
     for message in (invoked(reply, THINKER, mode), streamed(reply, THINKER, mode)):
         assert (message.content, reasoning_of(message)) == ("Paris is the capital.", "")
 
 
 def test_a_thinker_cut_off_before_any_tag_is_unfinished_reasoning() -> None:
-    reply = {
-        "content": "Let me think about",
-        "field": None,
-        "finish": "length",
-        "tool_args": None,
-        "content_cuts": [4],
-        "field_cuts": [],
-        "args_cuts": [],
-    }
+    reply = text_reply("Let me think about", "length", cuts=[4])
     for message in (invoked(reply, THINKER, "tags"), streamed(reply, THINKER, "tags")):
         assert (message.content, reasoning_of(message)) == ("", "Let me think about")
         assert message.response_metadata["reasoning_unfinished"] is True
@@ -225,15 +222,7 @@ def test_a_thinker_cut_off_before_any_tag_is_unfinished_reasoning() -> None:
 
 
 def test_a_plain_model_cut_off_keeps_its_answer() -> None:
-    reply = {
-        "content": "Half an ans",
-        "field": None,
-        "finish": "length",
-        "tool_args": None,
-        "content_cuts": [4],
-        "field_cuts": [],
-        "args_cuts": [],
-    }
+    reply = text_reply("Half an ans", "length", cuts=[4])
     for message in (invoked(reply, PLAIN, "leading_tag"), streamed(reply, PLAIN, "leading_tag")):
         assert (message.content, reasoning_of(message)) == ("Half an ans", "")
         assert "reasoning_unfinished" not in message.response_metadata
