@@ -65,7 +65,7 @@ def describe(name: str, model: Any) -> dict[str, Any]:
     elif name == "lc-floor":
         client = model._async_client
     else:
-        from langchain_nebula import _transport
+        import langchain_nebula._http.transport as _transport
 
         pools = [
             pool for per_loop in _transport._async_clients.values() for pool in per_loop.values()

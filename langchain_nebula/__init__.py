@@ -2,10 +2,13 @@
 
 ``ChatNebula`` is the chat model and ``NebulaEmbeddings`` the embedding model; the
 ``Nebula*Error`` classes are every failure they raise (see
-``langchain_nebula._exceptions`` for the tree).
+``langchain_nebula.errors`` for the tree).
 """
 
-from langchain_nebula._exceptions import (
+from langchain_nebula._version import __version__
+from langchain_nebula.chat_models import ChatNebula
+from langchain_nebula.embeddings import NebulaEmbeddings
+from langchain_nebula.errors import (
     NebulaAuthenticationError,
     NebulaBadRequestError,
     NebulaConnectionError,
@@ -19,9 +22,6 @@ from langchain_nebula._exceptions import (
     NebulaStreamError,
     NebulaTimeoutError,
 )
-from langchain_nebula._version import __version__
-from langchain_nebula.chat_models import ChatNebula
-from langchain_nebula.embeddings import NebulaEmbeddings
 
 __all__ = [
     "ChatNebula",

@@ -35,7 +35,7 @@ from langchain_core.runnables import (
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel
 
-from langchain_nebula._tools import StructuredMethod, json_schema_format, schema_name
+from langchain_nebula._wire.tools import StructuredMethod, json_schema_format, schema_name
 
 __all__ = ["structured_output"]
 

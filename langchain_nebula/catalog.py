@@ -22,12 +22,12 @@ from typing import Any
 
 from langchain_core.language_models import ModelProfile
 
-from langchain_nebula._connection import NebulaConnection
-from langchain_nebula._exceptions import NebulaResponseError
-from langchain_nebula._http import Timeout
-from langchain_nebula._profiles import profile_for
+from langchain_nebula._http.client import NebulaClient
+from langchain_nebula._http.libraries import Timeout
 from langchain_nebula._provider import CATALOG_URL, CATALOG_URL_ENV
-from langchain_nebula._transport import Endpoint
+from langchain_nebula._settings import ConnectionSettings
+from langchain_nebula._wire.model_facts import profile_for
+from langchain_nebula.errors import NebulaResponseError
 
 __all__ = ["CATALOG_URL", "NebulaModel", "alist_models", "list_models", "parse_catalog"]
 
@@ -130,13 +130,12 @@ def _catalog(
     api_key: str | EllipsisType | None,
     max_retries: int,
     timeout: float | Timeout | None,
-) -> tuple[NebulaConnection, Endpoint]:
+) -> tuple[NebulaClient, str]:
     settings: dict[str, Any] = {"max_retries": max_retries, "timeout": timeout}
     if api_key is not ...:
         settings["api_key"] = api_key
-    connection = NebulaConnection(**settings)
-    target = url or os.environ.get(CATALOG_URL_ENV) or CATALOG_URL
-    return connection, connection._endpoint(target, method="GET")
+    client = ConnectionSettings(**settings).nebula_client()
+    return client, url or os.environ.get(CATALOG_URL_ENV) or CATALOG_URL
 
 
 def list_models(
@@ -169,8 +168,8 @@ def list_models(
 
             chat_models = [m.id for m in list_models() if m.is_chat]
     """
-    connection, endpoint = _catalog(url, api_key, max_retries, timeout)
-    data, _ = connection._call_json(endpoint, b"")
+    client, target = _catalog(url, api_key, max_retries, timeout)
+    data, _ = client.get_json(target)
     return parse_catalog(data)
 
 
@@ -182,6 +181,6 @@ async def alist_models(
     timeout: float | Timeout | None = None,
 ) -> list[NebulaModel]:
     """Async ``list_models``."""
-    connection, endpoint = _catalog(url, api_key, max_retries, timeout)
-    data, _ = await connection._acall_json(endpoint, b"")
+    client, target = _catalog(url, api_key, max_retries, timeout)
+    data, _ = await client.aget_json(target)
     return parse_catalog(data)

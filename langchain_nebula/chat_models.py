@@ -1,8 +1,9 @@
 """``ChatNebula``: configuration and LangChain plumbing.
 
-The wire mapping lives in ``_messages`` (request), ``_responses`` and ``_streaming``
-(response); HTTP, pooling and retries live in ``_transport``. This module only wires
-them into ``BaseChatModel``.
+The wire mapping lives in ``_wire`` (``request`` builds the body; ``completions`` and
+``chunks`` read the answer); HTTP, pooling and retries live behind the client that
+``ConnectionSettings.nebula_client()`` gives. This module only wires them into
+``BaseChatModel``.
 """
 
 from __future__ import annotations
@@ -37,24 +38,26 @@ from pydantic import (
     SecretStr,
 )
 
-from langchain_nebula._connection import NebulaConnection
-from langchain_nebula._http import AsyncClient, SyncClient, Timeout
-from langchain_nebula._messages import map_messages
-from langchain_nebula._profiles import profile_for, reasoning_form_for
+from langchain_nebula._http.libraries import AsyncClient, SyncClient, Timeout
 from langchain_nebula._provider import DEFAULT_BASE_URL, PROVIDER
-from langchain_nebula._reasoning import ReasoningMode, ReasoningParser
-from langchain_nebula._responses import map_completion, token_count
-from langchain_nebula._streaming import StreamParser
+from langchain_nebula._redaction import Redactor
+from langchain_nebula._settings import ConnectionSettings
 from langchain_nebula._structured import structured_output
-from langchain_nebula._tokens import ServerTokenizer, TokenCounting
-from langchain_nebula._tools import (
+from langchain_nebula._token_counting import ServerTokenizer, TokenCounting
+from langchain_nebula._wire.choices import token_count
+from langchain_nebula._wire.chunks import StreamParser
+from langchain_nebula._wire.completions import map_completion
+from langchain_nebula._wire.messages import map_messages
+from langchain_nebula._wire.model_facts import profile_for
+from langchain_nebula._wire.reasoning import ReasoningMode, ReasoningParser
+from langchain_nebula._wire.request import SAMPLING_FIELDS, chat_request
+from langchain_nebula._wire.tools import (
     StructuredMethod,
     ToolChoice,
     ToolLike,
     format_tools,
     normalise_tool_choice,
 )
-from langchain_nebula._transport import Endpoint, encode_json
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "ChatNebula"]
 
@@ -64,19 +67,6 @@ logger = logging.getLogger("langchain_nebula")
 DEFAULT_MODEL: Final = "meta-llama/Llama-3.3-70B-Instruct"
 _CHAT_PATH: Final = "/chat/completions"
 
-# Sampling fields sent only when set, under their wire names.
-_SAMPLING_FIELDS: Final = (
-    "temperature",
-    "max_tokens",
-    "top_p",
-    "stop",
-    "seed",
-    "n",
-    "presence_penalty",
-    "frequency_penalty",
-    "logprobs",
-    "top_logprobs",
-)
 # Request fields of OpenAI-compatible servers (vLLM's sampling extras, mostly) that are
 # not ChatNebula fields: passed as keywords they are meant, not misspelt.
 _SERVER_FIELDS: Final = frozenset(
@@ -95,11 +85,9 @@ _SERVER_FIELDS: Final = frozenset(
         "service_tier",
     }
 )
-# Call-time keywords that steer this class rather than go on the wire.
-_CONTROL_KWARGS: Final = frozenset({"stream", "stream_usage"})
 
 
-class ChatNebula(NebulaConnection, BaseChatModel):
+class ChatNebula(ConnectionSettings, BaseChatModel):
     """Chat model for the Nebula Block inference API (OpenAI-compatible).
 
     Setup:
@@ -310,7 +298,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
     @property
     def _default_params(self) -> dict[str, Any]:
         params = {
-            name: value for name in _SAMPLING_FIELDS if (value := getattr(self, name)) is not None
+            name: value for name in SAMPLING_FIELDS if (value := getattr(self, name)) is not None
         }
         return {"model": self.model, **params, **self.model_kwargs}
 
@@ -471,7 +459,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         if self.custom_get_token_ids is not None:
             return super().get_num_tokens_from_messages(messages, tools)
         count = self._tokenizer.count(
-            self, self.model, self.token_counting, map_messages(messages), None
+            self.nebula_client(), self.model, self.token_counting, map_messages(messages), None
         )
         if count is not None and not tools:
             return count
@@ -483,7 +471,9 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         """Counts the tokens of ``text`` (exact or estimated as above)."""
         if self.custom_get_token_ids is not None:
             return super().get_num_tokens(text)
-        count = self._tokenizer.count(self, self.model, self.token_counting, None, text)
+        count = self._tokenizer.count(
+            self.nebula_client(), self.model, self.token_counting, None, text
+        )
         return count if count is not None else math.ceil(len(text) / 4)
 
     def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None], /) -> dict[str, Any]:
@@ -509,51 +499,25 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         *,
         stream: bool,
     ) -> tuple[bytes, ReasoningMode]:
-        """Builds the JSON body and picks how to read reasoning from the answer.
-
-        Raises ``ValueError`` on bad input, before any I/O.
-        """
-        wire_messages = map_messages(messages, reasoning_in_history=self.reasoning_in_history)
-        payload: dict[str, Any] = {**self._default_params, "messages": wire_messages}
-        for key, value in kwargs.items():
-            if value is not None and key not in _CONTROL_KWARGS:
-                payload[key] = value
-        if stop is not None:
-            payload["stop"] = stop
-        if stream:
-            payload["stream"] = True
-            if kwargs.get("stream_usage", self.stream_usage):
-                payload.setdefault("stream_options", {"include_usage": True})
-        if self.extra_body:
-            payload.update(self.extra_body)
-        if stream and (payload.get("n") or 1) > 1:
-            msg = "n > 1 cannot be streamed; use invoke/generate for several choices"
-            raise ValueError(msg)
-        return encode_json(payload), self._reasoning_mode(payload)
-
-    def _reasoning_mode(self, payload: Mapping[str, Any]) -> ReasoningMode:
-        parser = self.reasoning_parser
-        if parser == "think_tags":
-            return "tags"
-        if parser != "auto":
-            return parser
-        template = payload.get("chat_template_kwargs")
-        thinking_off = isinstance(template, Mapping) and template.get("enable_thinking") is False
-        if not thinking_off and reasoning_form_for(str(payload.get("model"))) == "think_tags":
-            return "tags"
-        return "leading_tag"
+        return chat_request(
+            self._default_params,
+            messages,
+            stop,
+            kwargs,
+            stream=stream,
+            stream_usage=self.stream_usage,
+            extra_body=self.extra_body,
+            reasoning_in_history=self.reasoning_in_history,
+            reasoning_parser=self.reasoning_parser,
+        )
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         return profile_for(self.model)
 
-    def _chat_endpoint(self) -> Endpoint:
-        return self._endpoint(_CHAT_PATH, stream_chunk_timeout=self.stream_chunk_timeout)
-
     def _parser_factory(
-        self, mode: ReasoningMode, endpoint: Endpoint
+        self, mode: ReasoningMode, redactor: Redactor
     ) -> Callable[[Mapping[str, str]], StreamParser]:
         keep_headers = self.include_response_headers
-        redactor = endpoint.redactor
 
         def new_parser(headers: Mapping[str, str]) -> StreamParser:
             return StreamParser(
@@ -570,7 +534,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         body, mode = self._request_body(messages, stop, kwargs, stream=False)
-        data, headers = self._call_json(self._chat_endpoint(), body)
+        data, headers = self.nebula_client().post_json(_CHAT_PATH, body)
         return map_completion(data, mode, headers if self.include_response_headers else None)
 
     async def _agenerate(
@@ -581,7 +545,7 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         body, mode = self._request_body(messages, stop, kwargs, stream=False)
-        data, headers = await self._acall_json(self._chat_endpoint(), body)
+        data, headers = await self.nebula_client().apost_json(_CHAT_PATH, body)
         return map_completion(data, mode, headers if self.include_response_headers else None)
 
     def _stream(
@@ -592,9 +556,14 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         body, mode = self._request_body(messages, stop, kwargs, stream=True)
-        endpoint = self._chat_endpoint()
-        new_parser = self._parser_factory(mode, endpoint)
-        for chunk in self._call_stream(endpoint, body, new_parser):
+        client = self.nebula_client()
+        chunks = client.stream_events(
+            _CHAT_PATH,
+            body,
+            self._parser_factory(mode, client.redactor),
+            stall=self.stream_chunk_timeout,
+        )
+        for chunk in chunks:
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -607,9 +576,14 @@ class ChatNebula(NebulaConnection, BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         body, mode = self._request_body(messages, stop, kwargs, stream=True)
-        endpoint = self._chat_endpoint()
-        new_parser = self._parser_factory(mode, endpoint)
-        async for chunk in self._acall_stream(endpoint, body, new_parser):
+        client = self.nebula_client()
+        chunks = client.astream_events(
+            _CHAT_PATH,
+            body,
+            self._parser_factory(mode, client.redactor),
+            stall=self.stream_chunk_timeout,
+        )
+        async for chunk in chunks:
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk

@@ -1,7 +1,7 @@
 """``NebulaEmbeddings``: configuration and LangChain plumbing for ``/v1/embeddings``.
 
-The wire mapping lives in ``_vectors`` (pure); HTTP, pooling, retries, typed errors
-and key handling come from the shared connection (``_connection``, ``_transport``).
+The wire mapping lives in ``_wire.embeddings`` (pure); HTTP, pooling, retries, typed
+errors and key handling come from the client the settings give (``nebula_client()``).
 This module cuts the input into batches, runs them with bounded concurrency (threads
 for sync calls, tasks for async ones) and falls back from base64 to float answers for
 a server that refuses base64.
@@ -23,11 +23,10 @@ from pydantic import (
     SecretStr,
 )
 
-from langchain_nebula._connection import NebulaConnection
-from langchain_nebula._exceptions import NebulaBadRequestError, NebulaContextOverflowError
-from langchain_nebula._http import AsyncClient, SyncClient, Timeout
-from langchain_nebula._transport import Endpoint
-from langchain_nebula._vectors import (
+from langchain_nebula._http.client import NebulaClient
+from langchain_nebula._http.libraries import AsyncClient, SyncClient, Timeout
+from langchain_nebula._settings import ConnectionSettings
+from langchain_nebula._wire.embeddings import (
     EncodingFormat,
     batched,
     check_dimensions,
@@ -35,6 +34,7 @@ from langchain_nebula._vectors import (
     embedding_request,
     map_embeddings,
 )
+from langchain_nebula.errors import NebulaBadRequestError, NebulaContextOverflowError
 
 __all__ = ["DEFAULT_EMBEDDING_MODEL", "MAX_CHUNK_SIZE", "NebulaEmbeddings"]
 
@@ -53,7 +53,7 @@ _SERVER_FIELDS: Final = frozenset(
 _OWN_REQUEST_FIELDS: Final = frozenset({"input", "model", "encoding_format", "dimensions"})
 
 
-class NebulaEmbeddings(NebulaConnection, Embeddings):
+class NebulaEmbeddings(ConnectionSettings, Embeddings):
     """Embeddings from the Nebula Block inference API (OpenAI-compatible).
 
     Setup:
@@ -217,19 +217,18 @@ class NebulaEmbeddings(NebulaConnection, Embeddings):
         check_dimensions(vectors, self.dimensions)
         return vectors
 
-    def _embeddings_endpoint(self) -> tuple[Endpoint, EncodingFormat]:
-        """The endpoint, and the encoding to ask it for."""
-        endpoint = self._endpoint(_EMBEDDINGS_PATH)
+    def _encoding(self, client: NebulaClient) -> EncodingFormat:
+        """The encoding to ask ``client``'s server for."""
         encoding = self.encoding_format
-        if encoding == "base64" and str(endpoint.url) in self._float_only:
-            encoding = "float"
-        return endpoint, encoding
+        if encoding == "base64" and client.url(_EMBEDDINGS_PATH) in self._float_only:
+            return "float"
+        return encoding
 
     def _request(self, texts: list[str], encoding: EncodingFormat) -> bytes:
         return embedding_request(self.model, texts, encoding, self.dimensions, self.model_kwargs)
 
-    def _remember_floats(self, endpoint: Endpoint, error: NebulaBadRequestError) -> None:
-        url = str(endpoint.url)
+    def _remember_floats(self, client: NebulaClient, error: NebulaBadRequestError) -> None:
+        url = client.url(_EMBEDDINGS_PATH)
         if url not in self._float_only:
             logger.info(
                 "%s refused base64 embeddings (%s); asking it for floats from now on",
@@ -241,14 +240,15 @@ class NebulaEmbeddings(NebulaConnection, Embeddings):
     # -- sync I/O ---------------------------------------------------------------------
 
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        endpoint, encoding = self._embeddings_endpoint()
+        client = self.nebula_client()
+        encoding = self._encoding(client)
         try:
-            answer, _ = self._call_json(endpoint, self._request(texts, encoding))
+            answer, _ = client.post_json(_EMBEDDINGS_PATH, self._request(texts, encoding))
         except NebulaBadRequestError as error:
             if not _may_be_refusing_base64(error, encoding):
                 raise
-            answer, _ = self._call_json(endpoint, self._request(texts, "float"))
-            self._remember_floats(endpoint, error)
+            answer, _ = client.post_json(_EMBEDDINGS_PATH, self._request(texts, "float"))
+            self._remember_floats(client, error)
         return map_embeddings(answer, len(texts))
 
     def _embed_in_threads(self, batches: list[list[str]]) -> list[list[list[float]]]:
@@ -270,14 +270,15 @@ class NebulaEmbeddings(NebulaConnection, Embeddings):
     # -- async I/O --------------------------------------------------------------------
 
     async def _aembed_batch(self, texts: list[str]) -> list[list[float]]:
-        endpoint, encoding = self._embeddings_endpoint()
+        client = self.nebula_client()
+        encoding = self._encoding(client)
         try:
-            answer, _ = await self._acall_json(endpoint, self._request(texts, encoding))
+            answer, _ = await client.apost_json(_EMBEDDINGS_PATH, self._request(texts, encoding))
         except NebulaBadRequestError as error:
             if not _may_be_refusing_base64(error, encoding):
                 raise
-            answer, _ = await self._acall_json(endpoint, self._request(texts, "float"))
-            self._remember_floats(endpoint, error)
+            answer, _ = await client.apost_json(_EMBEDDINGS_PATH, self._request(texts, "float"))
+            self._remember_floats(client, error)
         return map_embeddings(answer, len(texts))
 
     async def _aembed_in_tasks(self, batches: list[list[str]]) -> list[list[list[float]]]:

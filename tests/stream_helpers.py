@@ -11,8 +11,8 @@ from typing import Any
 
 from langchain_core.outputs import ChatGenerationChunk
 
-from langchain_nebula._body import EventReader, Inflater
-from langchain_nebula._streaming import StreamParser
+from langchain_nebula._http.decoding import EventReader, Inflater
+from langchain_nebula._wire.chunks import StreamParser
 
 
 def run_stream(pieces: Iterable[bytes], **parser_options: Any) -> list[ChatGenerationChunk]:

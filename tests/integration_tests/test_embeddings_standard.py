@@ -93,7 +93,7 @@ class TestLocalLlamaCppEmbeddings(_EmbeddingsTarget):
             model.embed_documents(["fine", ""])
         assert caught.value.status_code == 400
         # The refusal was not about base64: the instance keeps asking for it.
-        assert model._embeddings_endpoint()[1] == "base64"
+        assert model._encoding(model.nebula_client()) == "base64"
 
 
 class TestLiteLLMProxyEmbeddings(_EmbeddingsTarget):

@@ -7,8 +7,10 @@ import zlib
 
 import pytest
 
-from langchain_nebula import NebulaResponseError, NebulaTimeoutError, _body
-from langchain_nebula._body import EventReader, Inflater, deadline_error, too_large_error
+from langchain_nebula import NebulaResponseError, NebulaTimeoutError
+from langchain_nebula._http import decoding as _body
+from langchain_nebula._http.decoding import EventReader, Inflater
+from langchain_nebula.errors import deadline_error, too_large_error
 
 TOO_LARGE = (
     "the response body exceeded max_response_bytes=10 (after decompression); "

@@ -13,14 +13,10 @@ import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from langchain_nebula import NebulaResponseError, _responses
-from langchain_nebula._responses import (
-    map_completion,
-    map_tool_calls,
-    map_usage,
-    message_text,
-    token_count,
-)
+from langchain_nebula import NebulaResponseError
+from langchain_nebula._wire import completions as _responses
+from langchain_nebula._wire.choices import map_tool_calls, map_usage, message_text, token_count
+from langchain_nebula._wire.completions import map_completion
 from tests.stream_helpers import run_stream
 
 ID = "chatcmpl-1"

@@ -31,12 +31,12 @@ from langchain_nebula import (
     NebulaStreamError,
     NebulaTimeoutError,
 )
-from langchain_nebula._exceptions import (
+from langchain_nebula.errors import (
     clean_message,
     error_from_event,
     error_from_response,
-    error_from_transport,
 )
+from langchain_nebula._http.transport import error_from_transport
 from langchain_nebula._redaction import Redactor
 from tests.scripted_server import ScriptedServer
 

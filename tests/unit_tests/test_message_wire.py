@@ -22,7 +22,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from langchain_nebula._messages import map_messages
+from langchain_nebula._wire.messages import map_messages
 
 
 def _base64_reason(data: str) -> str:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 
 from langchain_nebula import ChatNebula
-from langchain_nebula._responses import map_completion
+from langchain_nebula._wire.completions import map_completion
 from tests.scripted_server import ScriptedServer, chunk, completion, sse, usage_chunk
 from tests.stream_helpers import run_stream
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from langchain_nebula._reasoning import (
+from langchain_nebula._wire.reasoning import (
     ReasoningSplitter,
     TrimmedText,
     reasoning_field,

@@ -32,7 +32,7 @@ from langchain_nebula import (
     NebulaStreamError,
     NebulaTimeoutError,
 )
-from langchain_nebula._messages import map_messages
+from langchain_nebula._wire.messages import map_messages
 from tests.scripted_server import Reply, ScriptedServer, completion, generic_reply, text_stream
 from tests.stream_helpers import run_stream
 

@@ -22,10 +22,13 @@ from langchain_nebula import (
     NebulaRateLimitError,
     NebulaServerError,
     NebulaTimeoutError,
-    _retry,
+
 )
-from langchain_nebula._exceptions import NebulaError
-from langchain_nebula._retry import Retrying, RetryPolicy, retry_after_seconds
+from langchain_nebula.errors import NebulaError
+from langchain_nebula._http import retry as _retry
+from langchain_nebula._http.retry import Retrying, RetryPolicy
+from langchain_nebula import errors
+from langchain_nebula.errors import retry_after_seconds
 
 NOW = 1_700_000_000.0
 
@@ -47,6 +50,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(_retry, "time", fake)
+    monkeypatch.setattr(errors, "time", fake)
     return fake
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from langchain_nebula import NebulaStreamError
-from langchain_nebula._sse import SSEDecoder
+from langchain_nebula._http.sse import SSEDecoder
 
 BOM = b"\xef\xbb\xbf"
 

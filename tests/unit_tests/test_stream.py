@@ -361,7 +361,7 @@ def test_text_chunks_are_exactly_the_validated_objects(text: str, message_id: st
     from langchain_core.load import dumpd
     from langchain_core.outputs import ChatGenerationChunk
 
-    from langchain_nebula._streaming import TextChunks
+    from langchain_nebula._wire.chunks import TextChunks
 
     built = TextChunks(message_id)
     fast, slow = (

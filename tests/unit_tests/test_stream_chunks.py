@@ -21,7 +21,7 @@ from langchain_nebula import (
     NebulaStreamError,
 )
 from langchain_nebula._redaction import Redactor
-from langchain_nebula._streaming import StreamParser, TextChunks
+from langchain_nebula._wire.chunks import StreamParser, TextChunks
 from tests.scripted_server import chunk, usage_chunk
 
 ID = "chatcmpl-3812731562554b23a32dd80fbb7d0d09"
@@ -245,7 +245,7 @@ def test_content_parts_are_read_as_text_refusal_and_other_parts() -> None:
         text(
             "AB",
             additional_kwargs={
-                "refusal": "no. Sorry.",
+                "refusal": "Sorry.no. ",  # as invoke reads it: the field, then the parts
                 "content_parts": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}],
             },
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from langchain_nebula._tokens import (
+from langchain_nebula._token_counting import (
     llamacpp_template_body,
     llamacpp_tokenize_body,
     read_llamacpp_prompt,

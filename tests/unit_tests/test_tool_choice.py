@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from langchain_nebula._tools import json_schema_format, normalise_tool_choice
+from langchain_nebula._wire.tools import json_schema_format, normalise_tool_choice
 
 
 def named(name: str) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
-from langchain_nebula._exceptions import NebulaResponseError
-from langchain_nebula._transport import encode_json
+from langchain_nebula._wire.json_codec import encode_json
+from langchain_nebula.errors import NebulaResponseError
 
 __all__ = [
     "EncodingFormat",

@@ -6,20 +6,15 @@ sleeps, so the sync and async transports share it and differ only in how they wa
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import math
 import random
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timezone
 
-from langchain_nebula._body import deadline_error
-from langchain_nebula._exceptions import NebulaError
 from langchain_nebula._provider import PROVIDER_NAME
+from langchain_nebula.errors import NebulaError, deadline_error
 
-__all__ = ["RetryPolicy", "Retrying", "retry_after_seconds"]
+__all__ = ["RetryPolicy", "Retrying"]
 
 logger = logging.getLogger("langchain_nebula")
 
@@ -98,36 +93,3 @@ class Retrying:
         if left <= 0:
             raise deadline_error()
         return left
-
-
-def _finite_seconds(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Reads ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
-
-    Values that are not a finite, non-negative wait (``nan``, ``inf``, ``-1``,
-    garbage) are treated as absent. A date without a zone is UTC.
-    """
-    if (millis := headers.get("retry-after-ms")) is not None:
-        seconds = _finite_seconds(millis)
-        if seconds is not None:
-            return seconds / 1000.0
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    seconds = _finite_seconds(value)
-    if seconds is not None:
-        return seconds
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(when.timestamp() - time.time(), 0.0)

@@ -14,26 +14,30 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.tool import ToolCallChunk
 from langchain_core.outputs import ChatGenerationChunk
 
-from langchain_nebula._exceptions import NebulaStreamError, error_from_event
 from langchain_nebula._provider import PROVIDER
-from langchain_nebula._reasoning import (
+from langchain_nebula._redaction import Redactor
+from langchain_nebula._wire.choices import (
+    MessageText,
+    arguments_text,
+    map_usage,
+    message_text,
+    read_logprobs,
+    read_refusal,
+    response_metadata,
+)
+from langchain_nebula._wire.json_codec import decode_json
+from langchain_nebula._wire.reasoning import (
     ReasoningMode,
     ReasoningSplitter,
     TrimmedText,
     reasoning_field,
 )
-from langchain_nebula._redaction import Redactor
-from langchain_nebula._responses import (
-    arguments_text,
-    map_usage,
-    message_text,
-    response_metadata,
-)
-from langchain_nebula._transport import decode_json
+from langchain_nebula.errors import NebulaStreamError, error_from_event
 
 __all__ = ["StreamParser", "TextChunks"]
 
 _DONE = b"[DONE]"
+_NO_PARTS = MessageText("")
 
 
 class TextChunks:
@@ -191,19 +195,19 @@ class StreamParser:
             self._malformed("a stream delta is not an object", event)
         content = delta.get("content")
         additional: dict[str, Any] = {}
-        if content.__class__ is not str:
+        if content.__class__ is str:
+            read = _NO_PARTS
+        else:
             if content is not None and not isinstance(content, list):
                 self._malformed(
                     f"a stream delta's content is a JSON {type(content).__name__}", event
                 )
             read = message_text(content, "a stream delta's")
             content = read.text
-            if read.refusal:
-                additional["refusal"] = read.refusal
             if read.other_parts:
                 additional["content_parts"] = read.other_parts
-        if isinstance(refusal := delta.get("refusal"), str) and refusal:
-            additional["refusal"] = additional.get("refusal", "") + refusal
+        if ("refusal" in delta or read.refusal) and (refusal := read_refusal(delta, read)):
+            additional["refusal"] = refusal
         reasoning = ""
         if (field := reasoning_field(delta)) is not None:
             if self._raw:
@@ -227,9 +231,16 @@ class StreamParser:
                 content += more_content
                 unfinished = splitter.unfinished
             self._splitter = None
-        logprobs = choice.get("logprobs")
+        logprobs = read_logprobs(choice)
         raw_calls = delta.get("tool_calls")
-        if not (finish_reason or logprobs or raw_calls or reasoning or additional or self._headers):
+        if not (
+            finish_reason
+            or logprobs is not None
+            or raw_calls
+            or reasoning
+            or additional
+            or self._headers
+        ):
             if not content:
                 return None
             # The hot path: a plain text delta.
@@ -240,7 +251,7 @@ class StreamParser:
         metadata: dict[str, Any] = response_metadata(event, finish_reason) if finish_reason else {}
         if unfinished:
             metadata["reasoning_unfinished"] = True
-        if logprobs:
+        if logprobs is not None:
             metadata["logprobs"] = logprobs
         if self._headers is not None:
             metadata["headers"], self._headers = self._headers, None

@@ -7,7 +7,7 @@ pieces the network delivers (a piece may end inside a UTF-8 character or between
 
 from __future__ import annotations
 
-from langchain_nebula._exceptions import NebulaStreamError
+from langchain_nebula.errors import NebulaStreamError
 
 __all__ = ["SSEDecoder"]
 

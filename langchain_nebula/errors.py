@@ -25,16 +25,21 @@ which carries what the server said::
 
 Whether an error is retried is its ``retryable`` attribute, set here where the failure
 is classified; the transport only reads it. Nothing here performs I/O: the transport
-hands over a status, headers and body bytes (or an httpx/httpx2 exception) and gets a
-typed error back, with the API key masked in every piece of text it keeps.
+hands over a status, headers and body bytes and gets a typed error back, with the API
+key masked in every piece of text it keeps. Every error is complete when built: the
+only later edits are the retry loop's notes on why it stopped retrying.
 """
 
 from __future__ import annotations
 
 import ast
+import email.utils
 import json
+import math
 import re
+import time
 from collections.abc import Mapping
+from datetime import timezone
 from typing import Any
 
 from langchain_core.exceptions import (
@@ -50,7 +55,6 @@ from langchain_core.exceptions import (
     ModelTimeoutError,
 )
 
-from langchain_nebula._http import LOCAL_ERRORS, REMOTE_PROTOCOL_ERRORS, TIMEOUTS
 from langchain_nebula._provider import PROVIDER_NAME
 from langchain_nebula._redaction import Redactor
 
@@ -67,9 +71,12 @@ __all__ = [
     "NebulaServerError",
     "NebulaStreamError",
     "NebulaTimeoutError",
+    "deadline_error",
     "error_from_event",
     "error_from_response",
-    "error_from_transport",
+    "retry_after_seconds",
+    "stall_error",
+    "too_large_error",
 ]
 
 
@@ -108,6 +115,8 @@ class NebulaError(ModelError):
         body: Any = None,
         raw_message: str | None = None,
         retryable: bool | None = None,
+        retry_after: float | None = None,
+        unsent: bool = False,
     ) -> None:
         self.message = message
         self.raw_message = raw_message
@@ -115,11 +124,11 @@ class NebulaError(ModelError):
         self.request_id = request_id
         self.code = code
         self.body = body
-        self.retry_after: float | None = None
+        self.retry_after = retry_after
         self.retryable = self.retryable_by_default if retryable is None else retryable
-        # Set by the transport when the request certainly never reached the server (a
-        # reused connection closed before answering): resending is always safe.
-        self.unsent = False
+        # True when the request certainly never reached the server (a reused
+        # connection closed before answering): resending it is always safe.
+        self.unsent = unsent
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -377,14 +386,16 @@ def error_from_response(
     body: bytes,
     *,
     redactor: Redactor | None = None,
+    auth_hint: str | None = None,
 ) -> NebulaError:
     """Maps a non-2xx HTTP response to the typed error for its status and words.
 
     Args:
         status: The HTTP status.
-        headers: The response headers (for the request id).
+        headers: The response headers (for the request id and ``Retry-After``).
         body: The response body, already capped by the transport.
         redactor: Masks the API key in everything the error keeps.
+        auth_hint: Added to a 401's message: why no key, or which key, was sent.
     """
     redact = redactor or Redactor(None)
     text = redact.text(body.decode("utf-8", "replace")).strip()
@@ -403,6 +414,8 @@ def error_from_response(
         message = text[:_MAX_SNIPPET]
     request_id = next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
     cls = _class_for_words(_class_for_status(status), message)
+    if auth_hint and status == 401:
+        message = f"{message} ({auth_hint})"
     return cls(
         message,
         status_code=status,
@@ -410,6 +423,7 @@ def error_from_response(
         code=redact.text(code) if code else None,
         body=parsed if parsed is not None else text[:_MAX_SNIPPET],
         raw_message=raw,
+        retry_after=retry_after_seconds(headers),
     )
 
 
@@ -444,19 +458,61 @@ def error_from_event(event: Mapping[str, Any], *, redactor: Redactor | None = No
     )
 
 
-def error_from_transport(exc: Exception, *, redactor: Redactor | None = None) -> NebulaError:
-    """Maps an httpx/httpx2 failure that left no usable response to a typed error.
+# -- failures of our own reading ------------------------------------------------------
 
-    Failures of our own making (a header the library cannot encode, an unsupported URL)
-    are not retried: they would fail the same way every time.
+
+def too_large_error(limit: int) -> NebulaResponseError:
+    """The error for a body larger than ``max_response_bytes`` (never retried)."""
+    msg = (
+        f"the response body exceeded max_response_bytes={limit} (after decompression); "
+        "raise max_response_bytes if such answers are expected"
+    )
+    return NebulaResponseError(msg)
+
+
+def stall_error(stall: float) -> NebulaTimeoutError:
+    """The error for a stream that produced no event for ``stall`` seconds."""
+    msg = (
+        f"the stream produced no event for {stall:g} s "
+        "(stream_chunk_timeout); the server may be stuck"
+    )
+    return NebulaTimeoutError(msg)
+
+
+def deadline_error() -> NebulaTimeoutError:
+    """The error for a call that ran past ``total_timeout`` (never retried)."""
+    msg = "the call did not finish within total_timeout"
+    return NebulaTimeoutError(msg, retryable=False)
+
+
+def _finite_seconds(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Reads ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
+
+    Values that are not a finite, non-negative wait (``nan``, ``inf``, ``-1``,
+    garbage) are treated as absent. A date without a zone is UTC.
     """
-    redact = redactor or Redactor(None)
-    kind = type(exc).__name__
-    detail = redact.text(str(exc)) or kind
-    if isinstance(exc, TIMEOUTS):
-        return NebulaTimeoutError(f"request timed out ({kind}: {detail})")
-    if isinstance(exc, REMOTE_PROTOCOL_ERRORS):
-        return NebulaConnectionError(f"server closed the connection: {detail}")
-    if isinstance(exc, LOCAL_ERRORS):
-        return NebulaBadRequestError(f"the request could not be sent ({kind}: {detail})")
-    return NebulaConnectionError(f"could not reach the server ({kind}: {detail})")
+    if (millis := headers.get("retry-after-ms")) is not None:
+        seconds = _finite_seconds(millis)
+        if seconds is not None:
+            return seconds / 1000.0
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    seconds = _finite_seconds(value)
+    if seconds is not None:
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(when.timestamp() - time.time(), 0.0)

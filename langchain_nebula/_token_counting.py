@@ -4,7 +4,7 @@ We ship no tokenizer for Nebula's models. vLLM and llama.cpp expose theirs over 
 (at the server root, beside ``/v1``); when one answers, counts are exact. Otherwise
 the count is langchain-core's approximation (about four characters a token), which
 needs no download and works offline. Bodies and answers are mapped by the pure
-functions below; ``ServerTokenizer`` asks through the model's connection.
+functions of ``_wire.tokenizer``; ``ServerTokenizer`` asks through the model's client.
 """
 
 from __future__ import annotations
@@ -13,68 +13,26 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from langchain_nebula._connection import NebulaConnection
-from langchain_nebula._exceptions import NebulaError, NebulaResponseError
-from langchain_nebula._transport import encode_json
+from langchain_nebula._http.client import NebulaClient
+from langchain_nebula._wire.json_codec import encode_json
+from langchain_nebula._wire.tokenizer import (
+    TokenizerProtocol,
+    llamacpp_template_body,
+    llamacpp_tokenize_body,
+    read_llamacpp_prompt,
+    read_token_count,
+    server_root,
+    vllm_tokenize_body,
+)
+from langchain_nebula.errors import NebulaError, NebulaResponseError
 
-__all__ = [
-    "ServerTokenizer",
-    "TokenCounting",
-    "TokenizerProtocol",
-    "llamacpp_template_body",
-    "llamacpp_tokenize_body",
-    "read_llamacpp_prompt",
-    "read_token_count",
-    "server_root",
-    "vllm_tokenize_body",
-]
+__all__ = ["ServerTokenizer", "TokenCounting"]
 
 TokenCounting = Literal["auto", "server", "approximate"]
 """``"server"``: the server's tokenizer, or an error; ``"approximate"``: the estimate;
 ``"auto"``: the server's if it answers the first time, else the estimate from then on."""
 
-TokenizerProtocol = Literal["vllm", "llamacpp"]
-
 logger = logging.getLogger("langchain_nebula")
-
-
-def server_root(base_url: str) -> str:
-    """The server root of an OpenAI-style ``base_url`` (``…/v1`` → ``…``)."""
-    return base_url.rstrip("/").removesuffix("/v1")
-
-
-def vllm_tokenize_body(
-    model: str, messages: list[dict[str, Any]] | None, text: str | None
-) -> dict[str, Any]:
-    """VLLM's ``POST /tokenize``: chat messages (templated) or plain text."""
-    if messages is not None:
-        return {"model": model, "messages": messages, "add_generation_prompt": True}
-    return {"model": model, "prompt": text, "add_special_tokens": False}
-
-
-def llamacpp_template_body(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """llama.cpp's ``POST /apply-template``: the chat template applied to messages."""
-    return {"messages": messages}
-
-
-def llamacpp_tokenize_body(text: str, *, templated: bool) -> dict[str, Any]:
-    """llama.cpp's ``POST /tokenize``; a templated prompt keeps its special tokens."""
-    return {"content": text, "add_special": templated, "parse_special": templated}
-
-
-def read_llamacpp_prompt(answer: Mapping[str, Any]) -> str | None:
-    """The prompt text of an ``/apply-template`` answer, if it is one."""
-    prompt = answer.get("prompt")
-    return prompt if isinstance(prompt, str) else None
-
-
-def read_token_count(answer: Mapping[str, Any]) -> int | None:
-    """The count in a ``/tokenize`` answer (vLLM's ``count``, llama.cpp's ``tokens``)."""
-    count = answer.get("count")
-    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
-        return count
-    tokens = answer.get("tokens")
-    return len(tokens) if isinstance(tokens, list) else None
 
 
 class ServerTokenizer:
@@ -88,7 +46,7 @@ class ServerTokenizer:
 
     def count(
         self,
-        connection: NebulaConnection,
+        client: NebulaClient,
         model: str,
         counting: TokenCounting,
         messages: list[dict[str, Any]] | None,
@@ -102,7 +60,7 @@ class ServerTokenizer:
         """
         if counting == "approximate":
             return None
-        root = server_root(connection._wired().base_url)
+        root = server_root(client.base_url)
         known = self._found.get(root, "unknown")
         if known is None:
             return None
@@ -112,7 +70,7 @@ class ServerTokenizer:
         failure: NebulaError | None = None
         for protocol in candidates:
             try:
-                count = _ask(connection, model, protocol, root, messages, text)
+                count = _ask(client, model, protocol, root, messages, text)
             except NebulaError as error:
                 failure = error
                 continue
@@ -131,7 +89,7 @@ class ServerTokenizer:
 
 
 def _ask(
-    connection: NebulaConnection,
+    client: NebulaClient,
     model: str,
     protocol: TokenizerProtocol,
     root: str,
@@ -139,8 +97,7 @@ def _ask(
     text: str | None,
 ) -> int | None:
     def post(path: str, body: dict[str, Any]) -> Mapping[str, Any]:
-        endpoint = connection._endpoint(f"{root}{path}")
-        answer, _ = connection._call_json(endpoint, encode_json(body))
+        answer, _ = client.post_json(f"{root}{path}", encode_json(body))
         return answer
 
     if protocol == "vllm":

@@ -11,30 +11,21 @@ import time
 import zlib
 from typing import Any
 
-from langchain_nebula._exceptions import NebulaResponseError, NebulaTimeoutError
-from langchain_nebula._sse import SSEDecoder
+from langchain_nebula._http.sse import SSEDecoder
+from langchain_nebula.errors import (
+    NebulaResponseError,
+    NebulaTimeoutError,
+    deadline_error,
+    stall_error,
+    too_large_error,
+)
 
-__all__ = [
-    "DEFAULT_MAX_RESPONSE_BYTES",
-    "EventReader",
-    "Inflater",
-    "deadline_error",
-    "too_large_error",
-]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "EventReader", "Inflater"]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 # The largest piece one decompression step may produce: a small compressed piece can
 # inflate a thousandfold, so output is taken in slices of this size.
 _INFLATE_STEP = 1024 * 1024
-
-
-def too_large_error(limit: int) -> NebulaResponseError:
-    """The error for a body larger than ``max_response_bytes`` (never retried)."""
-    msg = (
-        f"the response body exceeded max_response_bytes={limit} (after decompression); "
-        "raise max_response_bytes if such answers are expected"
-    )
-    return NebulaResponseError(msg)
 
 
 class Inflater:
@@ -178,14 +169,4 @@ class EventReader:
 
     def stalled(self) -> NebulaTimeoutError:
         """The error for a stream that produced no event within the stall timeout."""
-        msg = (
-            f"the stream produced no event for {self._stall:g} s "
-            "(stream_chunk_timeout); the server may be stuck"
-        )
-        return NebulaTimeoutError(msg)
-
-
-def deadline_error() -> NebulaTimeoutError:
-    """The error for a call that ran past ``total_timeout`` (never retried)."""
-    msg = "the call did not finish within total_timeout"
-    return NebulaTimeoutError(msg, retryable=False)
+        return stall_error(self._stall or 0.0)

@@ -16,7 +16,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_nebula._http import AsyncClient, SyncClient, Timeout, http
+from langchain_nebula._http.libraries import AsyncClient, SyncClient, http
+from langchain_nebula._http.timeouts import Waits
 
 __all__ = ["ClientConfig", "async_client", "sync_client"]
 
@@ -25,14 +26,9 @@ __all__ = ["ClientConfig", "async_client", "sync_client"]
 class ClientConfig:
     """What distinguishes one pooled client from another (never the API key)."""
 
-    timeout: tuple[float | None, float | None, float | None, float | None]
+    timeout: Waits
     """(connect, read, write, pool) seconds; a Timeout object itself is not hashable."""
     max_connections: int = 100
-
-    @classmethod
-    def build(cls, timeout: Timeout) -> ClientConfig:
-        """Config for a client with ``timeout`` (an httpx or httpx2 ``Timeout``)."""
-        return cls(timeout=(timeout.connect, timeout.read, timeout.write, timeout.pool))
 
 
 def _client_options(config: ClientConfig) -> dict[str, Any]:

@@ -1,64 +1,57 @@
-"""HTTP transport: requests, retries and the sync/async I/O, over pooled httpx clients.
+"""HTTP transport: requests, retries and the sync/async I/O, over httpx clients.
 
 It moves bytes and knows nothing of chat: a JSON call returns the decoded object and
 the response headers; a streamed call decodes the body into event payloads and feeds
 each to a parser the caller supplies (``EventParser``), yielding what the parser
-makes. HTTP failures become typed errors here, through ``_exceptions``. The retry
-decision (``_retry``), body handling (``_body``) and the per-piece stream pump are
-pure and shared: the sync and async functions differ only in the lines that do I/O.
-The generic wire helpers (JSON bodies) live here too, for the mappings above to use.
+makes. HTTP failures become typed errors here, through ``langchain_nebula.errors``.
+The retry decision (``retry``), body decoding (``decoding``), the waits
+(``timeouts``) and the per-piece stream pump are pure and shared: the sync and async
+functions differ only in the lines that do I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Generic, Protocol, TypeVar
 
-from langchain_nebula._body import EventReader, Inflater, too_large_error
-from langchain_nebula._exceptions import (
-    NebulaError,
-    NebulaResponseError,
-    error_from_response,
-    error_from_transport,
-)
-from langchain_nebula._http import (
+from langchain_nebula._http.decoding import EventReader, Inflater
+from langchain_nebula._http.endpoint import Endpoint
+from langchain_nebula._http.libraries import (
     HTTP_ERRORS,
     LIBRARIES,
+    LOCAL_ERRORS,
     READ_TIMEOUTS,
     REMOTE_PROTOCOL_ERRORS,
+    TIMEOUTS,
     AsyncClient,
     Request,
     Response,
     SyncClient,
-    Timeout,
-    http,
     library_of,
 )
+from langchain_nebula._http.retry import Retrying
+from langchain_nebula._http.timeouts import ReadRule, Timeouts
 from langchain_nebula._redaction import Redactor
-from langchain_nebula._retry import Retrying, RetryPolicy, retry_after_seconds
-
-_orjson_loads: Callable[[bytes | str], Any] | None
-try:  # CPython: langchain-core's langsmith brings it; parsing is about 3x faster
-    from orjson import loads as _orjson_loads
-except ImportError:  # pragma: no cover - PyPy
-    _orjson_loads = None
+from langchain_nebula._wire.json_codec import decode_json
+from langchain_nebula.errors import (
+    NebulaBadRequestError,
+    NebulaConnectionError,
+    NebulaError,
+    NebulaResponseError,
+    NebulaTimeoutError,
+    error_from_response,
+    too_large_error,
+)
 
 __all__ = [
-    "DEFAULT_TIMEOUT",
-    "Endpoint",
     "EventParser",
     "asend_json",
     "astream_events",
-    "decode_json",
     "decode_json_body",
-    "encode_json",
-    "encode_json_text",
+    "error_from_transport",
     "send_json",
     "stream_events",
 ]
@@ -66,66 +59,8 @@ __all__ = [
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
-DEFAULT_TIMEOUT = http.Timeout(600.0, connect=5.0)
 # Error bodies are read for their message only; the rest is dropped unread.
 _ERROR_BODY_LIMIT = 64 * 1024
-
-# -- JSON on the wire -----------------------------------------------------------------
-# json.dumps with options builds a new encoder per call; build ours once. Non-ASCII
-# text goes as UTF-8. NaN and Infinity are not JSON: refuse them rather than send what
-# a server cannot parse.
-encode_json_text = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False
-).encode
-
-
-def decode_json(data: bytes | str) -> Any:
-    """Decodes JSON; raises ``ValueError`` (or ``RecursionError``) if it is not JSON.
-
-    Strict: ``NaN`` and ``Infinity`` are not JSON and are refused, as invalid UTF-8 is.
-    """
-    if _orjson_loads is not None:
-        return _orjson_loads(data)
-    # Decoding first skips json.loads' per-call encoding sniffing; bad UTF-8 raises
-    # UnicodeDecodeError, a ValueError, like bad JSON.
-    return _decode_strict(data.decode() if isinstance(data, bytes) else data)
-
-
-def _refuse_constant(name: str) -> Any:
-    msg = f"{name} is not JSON"
-    raise ValueError(msg)
-
-
-_decode_strict = json.JSONDecoder(parse_constant=_refuse_constant).decode
-
-
-def _non_finite_path(value: Any) -> str | None:
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        where, item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return where or "the body"
-        if isinstance(item, Mapping):
-            stack.extend((f"{where}.{key}" if where else str(key), v) for key, v in item.items())
-        elif isinstance(item, list | tuple):
-            stack.extend((f"{where}[{index}]", v) for index, v in enumerate(item))
-    return None
-
-
-def encode_json(payload: Mapping[str, Any]) -> bytes:
-    """Encodes a request body.
-
-    Raises:
-        ValueError: If a value is NaN or infinite (naming where), or not JSON at all.
-    """
-    try:
-        return encode_json_text(payload).encode()
-    except ValueError:
-        where = _non_finite_path(payload)
-        if where is None:
-            raise
-        msg = f"request field {where} is NaN or infinite, which JSON cannot carry"
-        raise ValueError(msg) from None
 
 
 def decode_json_body(body: bytes) -> dict[str, Any]:
@@ -214,94 +149,45 @@ class _Pump(Generic[T]):
         return items
 
 
-# -- endpoints ------------------------------------------------------------------------
+# -- one attempt ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One configured request target, normalised once; the request path re-validates nothing.
+_WAIT_NAMES = ("connect", "read", "write", "pool")
 
-    Attributes:
-        url: The URL.
-        headers: Every header sent, the bearer key included.
-        redactor: Masks the key in anything an error keeps.
-        retry: The retry policy.
-        max_response_bytes: The cap on a decoded response body, and on one stream event.
-        timeout: Set per request when the client's own timeout is not the one to use
-            (the user's client with ``timeout=`` given); ``None`` otherwise.
-        stream_chunk_timeout: Seconds a stream may go without an event, or ``None``.
-        auth_hint: Added to a 401's message (why no key, or which key, was sent).
-        method: The HTTP method.
+
+def _limit_to_deadline(request: Request, retrying: Retrying, rule: ReadRule) -> ReadRule:
+    """Bounds each of the attempt's waits by the time left before ``total_timeout``.
+
+    Returns the rule that now bounds the read wait.
     """
-
-    url: str
-    headers: Mapping[str, str]
-    redactor: Redactor
-    retry: RetryPolicy
-    max_response_bytes: int
-    timeout: Timeout | None = None
-    stream_chunk_timeout: float | None = None
-    auth_hint: str | None = None
-    method: str = "POST"
-    # Parsed once per library: a string URL is re-parsed on every request (~20 us).
-    _parsed: dict[ModuleType, tuple[Any, Any]] = field(
-        init=False, repr=False, compare=False, default_factory=dict
-    )
-
-    def __post_init__(self) -> None:
-        for library in LIBRARIES:
-            self._parsed[library] = (library.URL(self.url), library.Headers(self.headers))
-
-    def build_request(
-        self, client: SyncClient | AsyncClient, body: bytes, *, stream: bool
-    ) -> Request:
-        """Builds the request once, with the client's own library; retries resend it."""
-        url, headers = self._parsed[library_of(client)]
-        timeout = self._timeout(client, stream=stream)
-        if timeout is None:
-            return client.build_request(self.method, url, content=body or None, headers=headers)
-        return client.build_request(
-            self.method, url, content=body or None, headers=headers, timeout=timeout
-        )
-
-    def _timeout(
-        self, client: SyncClient | AsyncClient, *, stream: bool
-    ) -> tuple[float | None, float | None, float | None, float | None] | None:
-        stall = self.stream_chunk_timeout if stream else None
-        base = self.timeout or client.timeout
-        if stall is None or (base.read is not None and base.read <= stall):
-            if self.timeout is None:
-                return None
-            return (base.connect, base.read, base.write, base.pool)
-        # Bytes that never come are a stall too: the read wait is bounded by it.
-        return (base.connect, stall, base.write, base.pool)
-
-    def event_reader(self, headers: Mapping[str, str], deadline: float | None) -> EventReader:
-        """The body-to-events reader for one streamed response."""
-        return EventReader(
-            Inflater(headers.get("content-encoding"), self.max_response_bytes),
-            max_event_bytes=self.max_response_bytes,
-            stall=self.stream_chunk_timeout,
-            deadline=deadline,
-        )
-
-    def __repr__(self) -> str:
-        return f"Endpoint({self.method} {self.url})"
-
-
-def _limit_to_deadline(request: Request, retrying: Retrying) -> None:
-    """Bounds each of the attempt's waits by the time left before ``total_timeout``."""
     left = retrying.remaining()
     if left is None:
-        return
+        return rule
     current = request.extensions.get("timeout") or {}
-    request.extensions["timeout"] = {
-        name: left if (value := current.get(name)) is None else min(value, left)
-        for name in ("connect", "read", "write", "pool")
-    }
+    waits = tuple(current.get(name) for name in _WAIT_NAMES)
+    bounded, rule = Timeouts.for_attempt(waits, rule, left)  # type: ignore[arg-type]
+    request.extensions["timeout"] = dict(zip(_WAIT_NAMES, bounded, strict=True))
+    return rule
 
 
-# -- one attempt ----------------------------------------------------------------------
+def error_from_transport(
+    exc: Exception, *, redactor: Redactor | None = None, unsent: bool = False
+) -> NebulaError:
+    """Maps an httpx/httpx2 failure that left no usable response to a typed error.
+
+    Failures of our own making (a header the library cannot encode, an unsupported URL)
+    are not retried: they would fail the same way every time.
+    """
+    redact = redactor or Redactor(None)
+    kind = type(exc).__name__
+    detail = redact.text(str(exc)) or kind
+    if isinstance(exc, TIMEOUTS):
+        return NebulaTimeoutError(f"request timed out ({kind}: {detail})")
+    if isinstance(exc, REMOTE_PROTOCOL_ERRORS):
+        return NebulaConnectionError(f"server closed the connection: {detail}", unsent=unsent)
+    if isinstance(exc, LOCAL_ERRORS):
+        return NebulaBadRequestError(f"the request could not be sent ({kind}: {detail})")
+    return NebulaConnectionError(f"could not reach the server ({kind}: {detail})")
 
 
 class _ConnectWatch:
@@ -327,9 +213,13 @@ class _ConnectWatch:
 
 
 def _failed(exc: Exception, endpoint: Endpoint, watch: _ConnectWatch | None = None) -> NebulaError:
-    error = error_from_transport(exc, redactor=endpoint.redactor)
-    if watch is not None and isinstance(exc, REMOTE_PROTOCOL_ERRORS):
-        error.unsent = not watch.opened and "without sending a response" in str(exc)
+    unsent = (
+        watch is not None
+        and isinstance(exc, REMOTE_PROTOCOL_ERRORS)
+        and not watch.opened
+        and "without sending a response" in str(exc)
+    )
+    error = error_from_transport(exc, redactor=endpoint.redactor, unsent=unsent)
     # The original stays as the cause unless its text carries the key.
     error.__cause__ = None if endpoint.redactor.text(str(exc)) != str(exc) else exc
     error.__suppress_context__ = True
@@ -359,13 +249,13 @@ def _error_for(response: Response, raws: list[bytes], endpoint: Endpoint) -> Neb
     except NebulaError:
         pieces = raws  # an undecodable body: keep what was sent, for the record
     body = b"".join(pieces)[:_ERROR_BODY_LIMIT]
-    error = error_from_response(
-        response.status_code, response.headers, body, redactor=endpoint.redactor
+    return error_from_response(
+        response.status_code,
+        response.headers,
+        body,
+        redactor=endpoint.redactor,
+        auth_hint=endpoint.auth_hint,
     )
-    error.retry_after = retry_after_seconds(response.headers)
-    if endpoint.auth_hint and response.status_code == 401:
-        error.message = f"{error.message} ({endpoint.auth_hint})"
-    return error
 
 
 def _replay_class(library: ModuleType) -> type:
@@ -502,11 +392,11 @@ def send_json(
     client: SyncClient, endpoint: Endpoint, body: bytes
 ) -> tuple[dict[str, Any], Mapping[str, str]]:
     """Sends ``body``; returns the JSON answer and the response headers, retrying per policy."""
-    request = endpoint.build_request(client, body, stream=False)
+    request, rule = endpoint.build_request(client, body, stream=False)
     retrying = endpoint.retry.begin()
     while True:
         try:
-            _limit_to_deadline(request, retrying)
+            _limit_to_deadline(request, retrying, rule)
             return _read(client, request, endpoint)
         except NebulaError as error:
             time.sleep(retrying.wait_or_raise(error))
@@ -516,11 +406,11 @@ async def asend_json(
     client: AsyncClient, endpoint: Endpoint, body: bytes
 ) -> tuple[dict[str, Any], Mapping[str, str]]:
     """Async ``send_json``."""
-    request = endpoint.build_request(client, body, stream=False)
+    request, rule = endpoint.build_request(client, body, stream=False)
     retrying = endpoint.retry.begin()
     while True:
         try:
-            _limit_to_deadline(request, retrying)
+            _limit_to_deadline(request, retrying, rule)
             return await _aread(client, request, endpoint)
         except NebulaError as error:
             await asyncio.sleep(retrying.wait_or_raise(error))
@@ -539,12 +429,12 @@ def stream_events(
     like any request. Once something has been yielded, a failure raises: nothing is
     ever repeated.
     """
-    request = endpoint.build_request(client, body, stream=True)
+    request, request_rule = endpoint.build_request(client, body, stream=True)
     retrying = endpoint.retry.begin()
     while True:
         pump: _Pump[T] | None = None
         try:
-            _limit_to_deadline(request, retrying)
+            rule = _limit_to_deadline(request, retrying, request_rule)
             response = _open(client, request, endpoint)
             try:
                 reader = endpoint.event_reader(response.headers, retrying.deadline)
@@ -556,7 +446,7 @@ def stream_events(
                 yield from pump.end()
                 return
             except HTTP_ERRORS as exc:
-                raise _stream_failed(exc, endpoint, request, reader) from None
+                raise _stream_failed(exc, endpoint, rule, reader) from None
             finally:
                 response.close()
         except NebulaError as error:
@@ -572,12 +462,12 @@ async def astream_events(
     new_parser: Callable[[Mapping[str, str]], EventParser[T]],
 ) -> AsyncIterator[T]:
     """Async ``stream_events``."""
-    request = endpoint.build_request(client, body, stream=True)
+    request, request_rule = endpoint.build_request(client, body, stream=True)
     retrying = endpoint.retry.begin()
     while True:
         pump: _Pump[T] | None = None
         try:
-            _limit_to_deadline(request, retrying)
+            rule = _limit_to_deadline(request, retrying, request_rule)
             response = await _aopen(client, request, endpoint)
             try:
                 reader = endpoint.event_reader(response.headers, retrying.deadline)
@@ -591,7 +481,7 @@ async def astream_events(
                     yield item
                 return
             except HTTP_ERRORS as exc:
-                raise _stream_failed(exc, endpoint, request, reader) from None
+                raise _stream_failed(exc, endpoint, rule, reader) from None
             finally:
                 await response.aclose()
         except NebulaError as error:
@@ -601,9 +491,8 @@ async def astream_events(
 
 
 def _stream_failed(
-    exc: Exception, endpoint: Endpoint, request: Request, reader: EventReader
+    exc: Exception, endpoint: Endpoint, rule: ReadRule, reader: EventReader
 ) -> NebulaError:
-    read = (request.extensions.get("timeout") or {}).get("read")
-    if isinstance(exc, READ_TIMEOUTS) and read == endpoint.stream_chunk_timeout:
+    if isinstance(exc, READ_TIMEOUTS) and rule == "stall":
         return reader.stalled()
     return _failed(exc, endpoint)
