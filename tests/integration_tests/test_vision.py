@@ -1,0 +1,326 @@
+"""Images on a real multimodal server: llama.cpp with a vision projector, and LiteLLM.
+
+The vision server is SmolLM2-135M with a random-weight LLaVA projector that
+``langchain_nebula.local.ensure_projector`` writes (``conftest.vision_server``). Its
+answers about images are nonsense, so no test reads them; everything else is real:
+llama.cpp decodes each image, resizes and normalises it, runs the vision tower and
+counts the image's tokens in ``prompt_tokens``. Every form users send an image in is
+sent to it directly and through the LiteLLM proxy (``Qwen/Qwen2.5-VL-7B-Instruct``,
+published there as taking images), and must be accepted and counted, or refused with
+the server's own words as a typed error that is not retried.
+
+LangChain's standard ``test_image_inputs`` and ``test_image_tool_message`` download
+their image from GitHub, which these tests may not reach; the tests named after them
+here send the same message shapes with an image of our own.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from functools import reduce
+from operator import add
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+
+from langchain_nebula import (
+    ChatNebula,
+    NebulaBadRequestError,
+    NebulaError,
+    NebulaServerError,
+)
+from langchain_nebula.local import LocalServer
+from tests.images import SVG, ImageHost, b64, data_url, image_host, png, png_claiming, truncated_png
+from tests.integration_tests.conftest import LOCAL_MODEL
+from tests.litellm_proxy import MASTER_KEY, TEXT_MODEL, VISION_MODEL
+
+ModelFactory = Callable[..., ChatNebula]
+PROMPT = "Describe the image."
+IMAGE = png()
+# One projector patch grid: a 32x32 picture in 16x16 patches, whatever the input size.
+TOKENS_PER_IMAGE = 4
+NOT_AN_IMAGE = "Failed to load image or audio file"
+NO_VISION = "image input is not supported"
+
+
+def _factory(base_url: str, model: str, api_key: str | None) -> ModelFactory:
+    def make(**kwargs: Any) -> ChatNebula:
+        # One token: the answer about an image means nothing, its usage does.
+        options: dict[str, Any] = {
+            "base_url": base_url,
+            "model": model,
+            "api_key": api_key,
+            "temperature": 0,
+            "max_tokens": 1,
+            "max_retries": 0,
+        }
+        return ChatNebula(**{**options, **kwargs})
+
+    return make
+
+
+@pytest.fixture(scope="module", params=["llamacpp", "litellm"])
+def vision(request: pytest.FixtureRequest) -> ModelFactory:
+    """A ChatNebula aimed at the vision server: directly, or through LiteLLM's vision alias."""
+    if request.param == "llamacpp":
+        server: LocalServer = request.getfixturevalue("vision_server")
+        return _factory(server.base_url, LOCAL_MODEL, None)
+    return _factory(request.getfixturevalue("litellm_base_url"), VISION_MODEL, MASTER_KEY)
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[ImageHost]:
+    """Images over plain HTTP on 127.0.0.1, for the URL forms; records who fetched what."""
+    files = {
+        "/picture.png": ("image/png", IMAGE),
+        "/drawing.svg": ("image/svg+xml", SVG),
+    }
+    with image_host(files) as served:
+        yield served
+
+
+def _prompt_tokens(model: ChatNebula, content: Any) -> int:
+    reply = model.invoke([HumanMessage(content=content)])
+    assert isinstance(reply, AIMessage)
+    assert reply.usage_metadata is not None
+    return reply.usage_metadata["input_tokens"]
+
+
+def _text(text: str = PROMPT) -> dict[str, str]:
+    return {"type": "text", "text": text}
+
+
+@pytest.fixture(scope="module")
+def text_only_tokens(vision: ModelFactory) -> int:
+    """The prompt's tokens without an image, from the same server and chat template."""
+    return _prompt_tokens(vision(), [_text()])
+
+
+# -- every image form is accepted, and the image is counted -------------------------
+
+
+IMAGE_FORMS = {
+    "data_url_dict": {"type": "image_url", "image_url": {"url": data_url(IMAGE)}},
+    "data_url_string": {"type": "image_url", "image_url": data_url(IMAGE)},
+    "detail_low": {"type": "image_url", "image_url": {"url": data_url(IMAGE), "detail": "low"}},
+    "detail_high": {"type": "image_url", "image_url": {"url": data_url(IMAGE), "detail": "high"}},
+    "standard_base64": {"type": "image", "base64": b64(IMAGE), "mime_type": "image/png"},
+    "standard_data_url": {"type": "image", "url": data_url(IMAGE)},
+}
+
+
+@pytest.mark.parametrize("form", list(IMAGE_FORMS))
+def test_an_image_form_is_accepted_and_counted(
+    vision: ModelFactory, text_only_tokens: int, form: str
+) -> None:
+    tokens = _prompt_tokens(vision(), [_text(), IMAGE_FORMS[form]])
+    assert tokens == text_only_tokens + TOKENS_PER_IMAGE
+
+
+@pytest.mark.parametrize("form", ["standard", "openai"])
+def test_an_http_image_url_is_fetched_by_llama_cpp_itself(
+    vision: ModelFactory, text_only_tokens: int, host: ImageHost, form: str
+) -> None:
+    url = f"{host.url}/picture.png"
+    block = (
+        {"type": "image", "url": url}
+        if form == "standard"
+        else {"type": "image_url", "image_url": {"url": url}}
+    )
+    before = len(host.fetched)
+    tokens = _prompt_tokens(vision(), [_text(), block])
+    assert tokens == text_only_tokens + TOKENS_PER_IMAGE
+    # Fetched once, by llama.cpp: LiteLLM passes the URL on untouched.
+    assert len(host.fetched) == before + 1
+    path, agent = host.fetched[-1]
+    assert path == "/picture.png"
+    assert agent.startswith("llama-cpp/")
+
+
+def test_several_images_in_one_message_are_each_counted(
+    vision: ModelFactory, text_only_tokens: int
+) -> None:
+    content = [
+        _text("Compare these images."),
+        IMAGE_FORMS["data_url_dict"],
+        {"type": "image", "base64": b64(png(40, 40, shade=90)), "mime_type": "image/png"},
+        {"type": "image_url", "image_url": {"url": data_url(png(20, 30, shade=30))}},
+    ]
+    one = _prompt_tokens(vision(), [_text("Compare these images."), IMAGE_FORMS["data_url_dict"]])
+    three = _prompt_tokens(vision(), content)
+    assert three == one + 2 * TOKENS_PER_IMAGE
+    assert one > text_only_tokens
+
+
+def test_a_large_image_is_resized_by_the_server(
+    vision: ModelFactory, text_only_tokens: int
+) -> None:
+    # 2000x1500 (9 MB of pixels) costs what a 64x48 picture costs: the tower sees 32x32.
+    large = {"type": "image", "base64": b64(png(2000, 1500)), "mime_type": "image/png"}
+    assert _prompt_tokens(vision(), [_text(), large]) == text_only_tokens + TOKENS_PER_IMAGE
+
+
+def test_an_image_streams_and_is_counted(vision: ModelFactory, text_only_tokens: int) -> None:
+    model = vision(stream_usage=True)
+    chunks = list(model.stream([HumanMessage(content=[_text(), IMAGE_FORMS["data_url_dict"]])]))
+    merged = reduce(add, chunks)
+    assert isinstance(merged, AIMessageChunk)
+    assert merged.usage_metadata is not None
+    assert merged.usage_metadata["input_tokens"] == text_only_tokens + TOKENS_PER_IMAGE
+
+
+async def test_an_image_is_accepted_async(vision: ModelFactory, text_only_tokens: int) -> None:
+    message = HumanMessage(content=[_text(), IMAGE_FORMS["standard_base64"]])
+    reply = await vision().ainvoke([message])
+    assert reply.usage_metadata is not None
+    assert reply.usage_metadata["input_tokens"] == text_only_tokens + TOKENS_PER_IMAGE
+
+
+def _tool_turn(result: ToolMessage) -> list[Any]:
+    return [
+        HumanMessage(content="Show me a random image."),
+        AIMessage(
+            content="",
+            tool_calls=[{"name": "random_image", "args": {}, "id": "1", "type": "tool_call"}],
+        ),
+        result,
+    ]
+
+
+@pytest.mark.parametrize("form", ["data_url_dict", "standard_base64"])
+def test_an_image_in_a_tool_result_reaches_the_model(vision: ModelFactory, form: str) -> None:
+    # Tool results are text-only on the wire; the image follows in a user turn.
+    with_image = ToolMessage(content=[IMAGE_FORMS[form]], tool_call_id="1", name="random_image")
+    without = ToolMessage(content="no image today", tool_call_id="1", name="random_image")
+    model = vision()
+    with_tokens = model.invoke(_tool_turn(with_image)).usage_metadata
+    without_tokens = model.invoke(_tool_turn(without)).usage_metadata
+    assert with_tokens is not None
+    assert without_tokens is not None
+    assert with_tokens["input_tokens"] > without_tokens["input_tokens"] + TOKENS_PER_IMAGE
+
+
+# -- the standard suite's image messages, with an image of our own -------------------
+
+
+def test_image_inputs(vision: ModelFactory, host: ImageHost) -> None:
+    """``ChatModelIntegrationTests.test_image_inputs``'s three messages."""
+    model = vision()
+    image_data = b64(IMAGE)
+    question = {"type": "text", "text": "Give a concise description of this image."}
+    for block in (
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{image_data}"}},
+        {"type": "image", "base64": image_data, "mime_type": "image/png"},
+        {"type": "image", "url": f"{host.url}/picture.png"},  # supports_image_urls
+    ):
+        reply = model.invoke([HumanMessage(content=[question, block])])
+        assert isinstance(reply, AIMessage)
+
+
+def test_image_tool_message(vision: ModelFactory) -> None:
+    """``ChatModelIntegrationTests.test_image_tool_message``'s two conversations."""
+    model = vision()
+    image_data = b64(IMAGE)
+    for block in (
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{image_data}"}},
+        {"type": "image", "base64": image_data, "mime_type": "image/png"},
+    ):
+        messages = [
+            HumanMessage("get a random diagram using the tool and describe it"),
+            AIMessage(
+                [],
+                tool_calls=[{"type": "tool_call", "id": "1", "name": "random_image", "args": {}}],
+            ),
+            ToolMessage(content=[block], tool_call_id="1", name="random_image"),
+        ]
+        reply = model.invoke(messages)
+        assert isinstance(reply, AIMessage)
+
+
+# -- refusals from the real server: typed, in its words, not retried -----------------
+
+BROKEN = {
+    "corrupt": data_url(truncated_png()),
+    "unsupported_format_svg": data_url(SVG, "image/svg+xml"),
+    # stb_image refuses more than 2**30 bytes of pixels before allocating any.
+    "oversized": data_url(png_claiming(20_000, 20_000)),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_an_image_the_server_cannot_read_is_a_bad_request(vision: ModelFactory, case: str) -> None:
+    message = HumanMessage(
+        content=[_text(), {"type": "image_url", "image_url": {"url": BROKEN[case]}}]
+    )
+    started = time.monotonic()
+    with pytest.raises(NebulaBadRequestError) as caught:
+        vision(max_retries=3).invoke([message])
+    # Three retries would have waited at least 0.375 + 0.75 + 1.5 s.
+    assert time.monotonic() - started < 2.5
+    assert caught.value.status_code == 400
+    assert caught.value.retryable is False
+    assert caught.value.message.startswith(NOT_AN_IMAGE)
+
+
+def test_an_unsupported_format_from_a_url_is_a_bad_request(
+    vision: ModelFactory, host: ImageHost
+) -> None:
+    block = {"type": "image", "url": f"{host.url}/drawing.svg"}
+    with pytest.raises(NebulaBadRequestError) as caught:
+        vision().invoke([HumanMessage(content=[_text(), block])])
+    assert caught.value.status_code == 400
+    assert caught.value.message.startswith(NOT_AN_IMAGE)
+    assert host.fetched[-1][0] == "/drawing.svg"
+
+
+def test_an_image_url_that_is_not_found_is_a_server_error(
+    vision: ModelFactory, host: ImageHost
+) -> None:
+    # llama.cpp reports any failed download as its own 500, whatever the image host said.
+    block = {"type": "image", "url": f"{host.url}/missing.png"}
+    with pytest.raises(NebulaServerError) as caught:
+        vision().invoke([HumanMessage(content=[_text(), block])])
+    assert caught.value.status_code == 500
+    assert caught.value.message.startswith("Failed to download image")
+    assert host.fetched[-1][0] == "/missing.png"
+
+
+@pytest.fixture(params=["llamacpp", "litellm"])
+def text_only(request: pytest.FixtureRequest) -> ModelFactory:
+    """The plain (projector-less) server, directly or through LiteLLM's text alias."""
+    if request.param == "llamacpp":
+        return _factory(request.getfixturevalue("local_base_url"), LOCAL_MODEL, None)
+    return _factory(request.getfixturevalue("litellm_base_url"), TEXT_MODEL, MASTER_KEY)
+
+
+def test_an_image_to_a_text_only_model_is_refused_at_once(text_only: ModelFactory) -> None:
+    message = HumanMessage(content=[_text(), IMAGE_FORMS["data_url_dict"]])
+    started = time.monotonic()
+    with pytest.raises(NebulaBadRequestError) as caught:
+        text_only(max_retries=3).invoke([message])
+    # A 500 whose words say the request can never succeed: not retried.
+    assert time.monotonic() - started < 2.5
+    assert caught.value.status_code == 500
+    assert caught.value.retryable is False
+    assert caught.value.message.startswith(NO_VISION)
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("data:image/png,iVBORw0KGgo", "malformed data URI"),
+        ("data:image/png;base64,", "carries no image data"),
+        ("data:text/plain;base64,aGVsbG8=", "only image/* is accepted"),
+        ("ftp://127.0.0.1/picture.png", "must be http(s):// or a data: URI"),
+    ],
+)
+def test_our_own_checks_fail_before_sending(vision: ModelFactory, url: str, words: str) -> None:
+    # The real server would answer 400: a ValueError that is no NebulaError means it was
+    # never asked.
+    message = HumanMessage(content=[_text(), {"type": "image_url", "image_url": {"url": url}}])
+    with pytest.raises(ValueError, match=re.escape(words)) as caught:
+        vision().invoke([message])
+    assert not isinstance(caught.value, NebulaError)
