@@ -7,6 +7,7 @@ the broken ones are broken in exactly one known way each.
 from __future__ import annotations
 
 import base64
+import random
 import struct
 import threading
 import zlib
@@ -37,6 +38,18 @@ def png(width: int = 64, height: int = 48, *, shade: int = 0) -> bytes:
         PNG_SIGNATURE
         + _header(width, height)
         + _chunk(b"IDAT", zlib.compress(rows))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def noise_png(width: int, height: int) -> bytes:
+    """Random pixels stored uncompressed: a file of about ``3 * width * height`` bytes."""
+    source = random.Random(width * height)
+    rows = b"".join(b"\x00" + source.randbytes(width * 3) for _ in range(height))
+    return (
+        PNG_SIGNATURE
+        + _header(width, height)
+        + _chunk(b"IDAT", zlib.compress(rows, 0))
         + _chunk(b"IEND", b"")
     )
 

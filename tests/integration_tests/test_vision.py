@@ -33,7 +33,17 @@ from langchain_nebula import (
     NebulaServerError,
 )
 from langchain_nebula.local import LocalServer
-from tests.images import SVG, ImageHost, b64, data_url, image_host, png, png_claiming, truncated_png
+from tests.images import (
+    SVG,
+    ImageHost,
+    b64,
+    data_url,
+    image_host,
+    noise_png,
+    png,
+    png_claiming,
+    truncated_png,
+)
 from tests.integration_tests.conftest import LOCAL_MODEL
 from tests.litellm_proxy import MASTER_KEY, TEXT_MODEL, VISION_MODEL
 
@@ -161,6 +171,15 @@ def test_a_large_image_is_resized_by_the_server(
     # 2000x1500 (9 MB of pixels) costs what a 64x48 picture costs: the tower sees 32x32.
     large = {"type": "image", "base64": b64(png(2000, 1500)), "mime_type": "image/png"}
     assert _prompt_tokens(vision(), [_text(), large]) == text_only_tokens + TOKENS_PER_IMAGE
+
+
+def test_a_20_mb_image_is_accepted(vision: ModelFactory, text_only_tokens: int) -> None:
+    # Neither llama.cpp nor LiteLLM as configured here caps a request's size: 27 MB of
+    # JSON pass, and the image is resized like any other.
+    heavy = noise_png(2600, 2600)
+    assert len(heavy) > 20_000_000
+    block = {"type": "image", "base64": b64(heavy), "mime_type": "image/png"}
+    assert _prompt_tokens(vision(), [_text(), block]) == text_only_tokens + TOKENS_PER_IMAGE
 
 
 def test_an_image_streams_and_is_counted(vision: ModelFactory, text_only_tokens: int) -> None:
