@@ -370,6 +370,17 @@ def test_an_image_to_a_text_only_model_is_refused_at_once(
     assert caught.value.message.startswith(NO_VISION)
 
 
+def test_an_image_url_to_a_text_only_model_is_refused_before_it_is_fetched(
+    text_only: Target, host: ImageHost
+) -> None:
+    block = {"type": "image", "url": f"{host.url}/picture.png"}
+    before = len(host.fetched)
+    with pytest.raises(NebulaBadRequestError) as caught:
+        text_only().invoke([HumanMessage(content=[_text(), block])])
+    assert caught.value.message.startswith(NO_VISION)
+    assert host.fetched[before:] == []  # neither LiteLLM nor llama.cpp went for it
+
+
 @pytest.mark.parametrize(
     ("url", "words"),
     [
