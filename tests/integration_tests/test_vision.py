@@ -205,16 +205,19 @@ def _tool_turn(result: ToolMessage) -> list[Any]:
 
 
 @pytest.mark.parametrize("form", ["data_url_dict", "standard_base64"])
-def test_an_image_in_a_tool_result_reaches_the_model(vision: Target, form: str) -> None:
-    # Tool results are text-only on the wire; the image follows in a user turn.
-    with_image = ToolMessage(content=[IMAGE_FORMS[form]], tool_call_id="1", name="random_image")
-    without = ToolMessage(content="no image today", tool_call_id="1", name="random_image")
-    model = vision()
-    with_tokens = model.invoke(_tool_turn(with_image)).usage_metadata
-    without_tokens = model.invoke(_tool_turn(without)).usage_metadata
-    assert with_tokens is not None
-    assert without_tokens is not None
-    assert with_tokens["input_tokens"] > without_tokens["input_tokens"] + TOKENS_PER_IMAGE
+def test_each_image_in_a_tool_result_reaches_the_model(vision: Target, form: str) -> None:
+    # Tool results are text-only on the wire; their images follow in a user turn. The
+    # text around them is the same for one image and two ("[N image(s) returned …]"),
+    # so the difference is the second image's tokens.
+    def tokens(images: int) -> int:
+        result = ToolMessage(
+            content=[IMAGE_FORMS[form]] * images, tool_call_id="1", name="random_image"
+        )
+        usage = vision().invoke(_tool_turn(result)).usage_metadata
+        assert usage is not None
+        return usage["input_tokens"]
+
+    assert tokens(2) == tokens(1) + TOKENS_PER_IMAGE
 
 
 # -- LangChain's standard image tests ------------------------------------------------
