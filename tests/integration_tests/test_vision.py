@@ -204,15 +204,14 @@ def _tool_turn(result: ToolMessage) -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize("form", ["data_url_dict", "standard_base64"])
-def test_each_image_in_a_tool_result_reaches_the_model(vision: Target, form: str) -> None:
+def test_each_image_in_a_tool_result_reaches_the_model(vision: Target) -> None:
     # Tool results are text-only on the wire; their images follow in a user turn. The
     # text around them is the same for one image and two ("[N image(s) returned …]"),
-    # so the difference is the second image's tokens.
+    # so the difference is the second image's tokens. (The OpenAI form in a tool result
+    # is sent by the standard test_image_tool_message below.)
     def tokens(images: int) -> int:
-        result = ToolMessage(
-            content=[IMAGE_FORMS[form]] * images, tool_call_id="1", name="random_image"
-        )
+        blocks = [IMAGE_FORMS["standard_base64"]] * images
+        result = ToolMessage(content=blocks, tool_call_id="1", name="random_image")
         usage = vision().invoke(_tool_turn(result)).usage_metadata
         assert usage is not None
         return usage["input_tokens"]
