@@ -17,7 +17,7 @@ Usage::
 
 ``LocalServer(vision=True)`` also loads a multimodal projector, so the server takes
 images: a LLaVA-style one with random weights that ``ensure_projector()`` writes with
-the ``gguf`` package (the ``vision`` dependency group) and caches beside the model. Its
+the ``gguf`` package (``pip install gguf``) and caches beside the model. Its
 answers about images are nonsense; everything else llama.cpp does with an image
 (decoding, resizing, normalising, the vision tower, counting image tokens) is real.
 
@@ -179,8 +179,10 @@ def ensure_model(cache_dir: Path | None = None) -> Path:
 
 # The projector's shape: llama.cpp's smallest valid LLaVA setup for SmolLM2-135M. A
 # 32x32 image in 16x16 patches is 4 image tokens; the MLP ends in SmolLM2's 576-wide
-# embeddings, which is all llama.cpp checks against the text model.
+# embeddings, which llama.cpp checks against the text model. The file name carries the
+# recipe's digest: bump "layout" when _write_projector changes what it writes.
 _PROJECTOR_RECIPE: dict[str, Any] = {
+    "layout": 1,
     "image_size": 32,
     "patch_size": 16,
     "width": 64,
