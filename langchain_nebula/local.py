@@ -15,8 +15,14 @@ Usage::
         model = ChatNebula(base_url=server.base_url, model="SmolLM2-135M-Instruct")
         print(model.invoke("Hello").content)
 
+``LocalServer(vision=True)`` also loads a multimodal projector, so the server takes
+images: a LLaVA-style one with random weights that ``ensure_projector()`` writes with
+the ``gguf`` package (``pip install gguf``) and caches beside the model. Its
+answers about images are nonsense; everything else llama.cpp does with an image
+(decoding, resizing, normalising, the vision tower, counting image tokens) is real.
+
 Command line: ``python -m langchain_nebula.local fetch-model`` prints the model path;
-``python -m langchain_nebula.local serve [--port N]`` serves until interrupted.
+``python -m langchain_nebula.local serve [--port N] [--vision]`` serves until interrupted.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import argparse
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -36,11 +43,18 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
-__all__ = ["MODEL_FILE", "LocalServer", "LocalServerError", "ensure_model"]
+__all__ = [
+    "MODEL_FILE",
+    "PROJECTOR_FILE",
+    "LocalServer",
+    "LocalServerError",
+    "ensure_model",
+    "ensure_projector",
+]
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
@@ -163,6 +177,136 @@ def ensure_model(cache_dir: Path | None = None) -> Path:
     return target
 
 
+# The projector's shape: llama.cpp's smallest valid LLaVA setup for SmolLM2-135M. A
+# 32x32 image in 16x16 patches is 4 image tokens; the MLP ends in SmolLM2's 576-wide
+# embeddings, which llama.cpp checks against the text model. The file name carries the
+# recipe's digest: bump "layout" when _write_projector changes what it writes.
+_PROJECTOR_RECIPE: dict[str, Any] = {
+    "layout": 1,
+    "image_size": 32,
+    "patch_size": 16,
+    "width": 64,
+    "ffn": 128,
+    "heads": 4,
+    "blocks": 1,
+    "text_width": 576,
+    "seed": 20251203,
+    "scale": 0.02,
+}
+_PROJECTOR_DIGEST = hashlib.sha256(
+    json.dumps(_PROJECTOR_RECIPE, sort_keys=True).encode()
+).hexdigest()[:12]
+PROJECTOR_FILE = f"SmolLM2-135M-random-mmproj-{_PROJECTOR_DIGEST}.gguf"
+
+
+def _projector_tensors() -> dict[str, Any]:
+    """The projector's tensors in numpy's order (ggml's is the reverse), float32."""
+    import numpy as np
+
+    recipe = _PROJECTOR_RECIPE
+    width, ffn, text = recipe["width"], recipe["ffn"], recipe["text_width"]
+    patch = recipe["patch_size"]
+    positions = (recipe["image_size"] // patch) ** 2 + 1  # the patches and the class token
+    random = np.random.default_rng(recipe["seed"])
+
+    def weights(*shape: int) -> Any:
+        # Small weights keep every activation finite; their values mean nothing.
+        return (random.standard_normal(shape) * recipe["scale"]).astype(np.float32)
+
+    def norm(prefix: str) -> dict[str, Any]:
+        return {
+            f"{prefix}.weight": np.ones(width, dtype=np.float32),
+            f"{prefix}.bias": np.zeros(width, dtype=np.float32),
+        }
+
+    tensors: dict[str, Any] = {
+        "v.patch_embd.weight": weights(width, 3, patch, patch),
+        "v.class_embd": weights(width),
+        "v.position_embd.weight": weights(positions, width),
+        **norm("v.pre_ln"),
+    }
+    for block in range(recipe["blocks"]):
+        prefix = f"v.blk.{block}"
+        for part in ("q", "k", "v", "out"):
+            tensors[f"{prefix}.attn_{part}.weight"] = weights(width, width)
+            tensors[f"{prefix}.attn_{part}.bias"] = weights(width)
+        tensors |= norm(f"{prefix}.ln1") | norm(f"{prefix}.ln2")
+        tensors[f"{prefix}.ffn_up.weight"] = weights(ffn, width)
+        tensors[f"{prefix}.ffn_up.bias"] = weights(ffn)
+        tensors[f"{prefix}.ffn_down.weight"] = weights(width, ffn)
+        tensors[f"{prefix}.ffn_down.bias"] = weights(width)
+    # LLaVA's MLP projector: mm.0 and mm.2, a GELU between them.
+    tensors["mm.0.weight"] = weights(ffn, width)
+    tensors["mm.0.bias"] = weights(ffn)
+    tensors["mm.2.weight"] = weights(text, ffn)
+    tensors["mm.2.bias"] = weights(text)
+    return tensors
+
+
+def _write_projector(path: Path) -> None:
+    import gguf  # the `vision` dependency group
+
+    recipe = _PROJECTOR_RECIPE
+    writer = gguf.GGUFWriter(str(path), "clip")
+    writer.add_string("general.name", "random LLaVA projector for SmolLM2-135M")
+    writer.add_bool("clip.has_vision_encoder", True)
+    writer.add_bool("clip.has_llava_projector", True)
+    writer.add_string("clip.projector_type", "mlp")
+    writer.add_bool("clip.use_gelu", True)
+    writer.add_uint32("clip.vision.image_size", recipe["image_size"])
+    writer.add_uint32("clip.vision.patch_size", recipe["patch_size"])
+    writer.add_uint32("clip.vision.embedding_length", recipe["width"])
+    writer.add_uint32("clip.vision.feed_forward_length", recipe["ffn"])
+    writer.add_uint32("clip.vision.projection_dim", recipe["text_width"])
+    writer.add_uint32("clip.vision.block_count", recipe["blocks"])
+    writer.add_uint32("clip.vision.attention.head_count", recipe["heads"])
+    writer.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-5)
+    writer.add_array("clip.vision.image_mean", [0.5, 0.5, 0.5])
+    writer.add_array("clip.vision.image_std", [0.5, 0.5, 0.5])
+    for name, tensor in _projector_tensors().items():
+        writer.add_tensor(name, tensor)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def ensure_projector(cache_dir: Path | None = None) -> Path:
+    """Returns the path of a random-weight vision projector for SmolLM2, writing it once.
+
+    The projector is generated, never downloaded: the same recipe and seed give the
+    same weights, and its file name carries the recipe's digest. It needs the ``gguf``
+    package (``pip install gguf``).
+
+    Args:
+        cache_dir: Where to keep it; the model's cache directory by default.
+
+    Returns:
+        The projector file's path.
+
+    Raises:
+        LocalServerError: If the ``gguf`` package is not installed.
+
+    Example:
+        .. code-block:: python
+
+            path = ensure_projector()  # ~/.cache/langchain-nebula/SmolLM2-135M-random-mmproj-….gguf
+    """
+    directory = _cache_dir(cache_dir)
+    target = directory / PROJECTOR_FILE
+    if target.is_file():
+        return target
+    if importlib.util.find_spec("gguf") is None:
+        msg = "the vision projector is written with the gguf package, which is not installed"
+        raise LocalServerError(msg + ": pip install gguf")
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory) as scratch:
+        partial = Path(scratch) / PROJECTOR_FILE
+        _write_projector(partial)
+        partial.replace(target)  # atomic: a half-written projector is never at the final path
+    return target
+
+
 def tool_chat_template() -> str:
     """The chat template that teaches SmolLM2 to call tools in Hermes format."""
     return resources.files("langchain_nebula").joinpath("smollm2_tools.jinja").read_text()
@@ -183,6 +327,8 @@ class LocalServer:
             the model's own template.
         chat_template: A Jinja chat template to use instead of either.
         embeddings: Also serve ``/v1/embeddings`` (mean-pooled); chat is still served.
+        vision: Also take images, through the projector from ``ensure_projector()``.
+        projector_path: A projector GGUF to load instead (implies ``vision``).
         startup_timeout: Seconds to wait for the server to listen.
 
     Example:
@@ -203,6 +349,8 @@ class LocalServer:
         tools: bool = True,
         chat_template: str | None = None,
         embeddings: bool = False,
+        vision: bool = False,
+        projector_path: Path | None = None,
         startup_timeout: float = 120.0,
     ) -> None:
         self.model_path = model_path
@@ -211,6 +359,8 @@ class LocalServer:
         self.parallel = parallel
         self.chat_template = chat_template
         self.embeddings = embeddings
+        self.projector_path = projector_path
+        self.vision = vision or projector_path is not None
         if chat_template is None and tools:
             self.chat_template = tool_chat_template()
         self.startup_timeout = startup_timeout
@@ -233,6 +383,9 @@ class LocalServer:
             )
             raise LocalServerError(msg)
         model_path = self.model_path or ensure_model()
+        projector = "-"
+        if self.vision:
+            projector = str(self.projector_path or ensure_projector())
         template = "-"
         if self.chat_template is not None:
             with tempfile.NamedTemporaryFile(
@@ -251,6 +404,7 @@ class LocalServer:
             str(self.parallel),
             template,
             "1" if self.embeddings else "0",
+            projector,
         ]
         # llama.cpp logs to the same streams from native code, so the address comes
         # back on a pipe of its own rather than as a line that logs may interleave.
@@ -330,6 +484,7 @@ def _serve_in_this_process(
     parallel: int,
     template_path: str | None,
     embeddings: bool,
+    projector_path: str | None,
     address_fd: int,
 ) -> None:
     import xllamacpp  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -355,6 +510,8 @@ def _serve_in_this_process(
         params.embedding = True
         # Unspecified pooling ("none") is refused by the OpenAI-compatible endpoint.
         params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
+    if projector_path:
+        params.mmproj.path = projector_path
     if template_path:
         params.chat_template = Path(template_path).read_text()
     server = xllamacpp.Server(params)  # returns once the model is loaded and bound
@@ -384,8 +541,10 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve on 127.0.0.1 until interrupted")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--embeddings", action="store_true", help="also serve /v1/embeddings")
+    serve.add_argument("--vision", action="store_true", help="also take images")
     child = commands.add_parser("_child")
-    for name in ("model", "port", "ctx", "parallel", "template", "embeddings", "address_fd"):
+    fields = ("model", "port", "ctx", "parallel", "template", "embeddings", "projector")
+    for name in (*fields, "address_fd"):
         child.add_argument(name)
     args = parser.parse_args(argv)
     if args.command == "fetch-model":
@@ -397,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "serve":
         # SIGTERM unwinds like Ctrl-C, so the child server and its files go too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        with LocalServer(port=args.port, embeddings=args.embeddings) as server:
+        with LocalServer(port=args.port, embeddings=args.embeddings, vision=args.vision) as server:
             print(f"Serving SmolLM2-135M-Instruct at {server.base_url} (Ctrl-C stops)")  # noqa: T201
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
@@ -409,6 +568,7 @@ def main(argv: list[str] | None = None) -> int:
             int(args.parallel),
             None if args.template == "-" else args.template,
             args.embeddings == "1",
+            None if args.projector == "-" else args.projector,
             int(args.address_fd),
         )
     return 0

@@ -3,8 +3,10 @@
     uv run python scripts/record_transcripts.py [--target litellm|llamacpp] [--only NAME ...]
 
 Starts llama.cpp (``LocalServer``: SmolLM2-135M with the tool template, as the tests
-use it), a second llama.cpp with embeddings on, and a real LiteLLM proxy configured to
-look like Nebula in front of them (``tests/litellm_proxy.py``), then sends each named
+use it), a second llama.cpp with embeddings on, a third with the generated vision
+projector (``LocalServer(vision=True)``), an image server on 127.0.0.1 for image URLs,
+and a real LiteLLM proxy configured to look like Nebula in front of them
+(``tests/litellm_proxy.py``), then sends each named
 scenario to each target and writes ``<target>/<scenario>.json``: the request (method,
 path, headers, JSON body) and the response exactly as received (status, headers in
 order as ``"name: value"``, body text; a stream's body as its lines, which join with
@@ -34,7 +36,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the tests package holds the LiteLLM runner
 
-from langchain_nebula.local import MODEL_FILE, LocalServer  # noqa: E402
+from langchain_nebula.local import MODEL_FILE, PROJECTOR_FILE, LocalServer  # noqa: E402
+from tests.images import SVG, data_url, image_host, png, png_claiming, truncated_png  # noqa: E402
 from tests.litellm_proxy import (  # noqa: E402
     BACKEND_DOWN_MODEL,
     CHAT_ALIASES,
@@ -45,6 +48,7 @@ from tests.litellm_proxy import (  # noqa: E402
     REQUIREMENTS,
     RPM_LIMITED_MODEL,
     TEXT_MODEL,
+    VISION_MISROUTED_MODEL,
     VISION_MODEL,
     LiteLLMProxy,
     r1_grammar,
@@ -112,6 +116,7 @@ class Exchange:
     path: str = "/v1/chat/completions"
     method: str = "POST"
     key: str | None = MASTER
+    vision: bool = False  # llama.cpp: the server with the projector (LiteLLM: by alias)
 
 
 @dataclass(frozen=True)
@@ -140,21 +145,28 @@ TOOL_CALL = chat(
 JSON_SCHEMA = chat(
     TEXT_MODEL, "Give France and its capital as JSON.", 48, response_format=COUNTRY_SCHEMA
 )
-IMAGE = {
-    "model": VISION_MODEL,
-    "messages": [
-        {
-            "role": "user",
-            "content": [
-                {"type": "text", "text": "What is in this image?"},
-                {"type": "image_url", "image_url": {"url": PIXEL}},
-            ],
-        }
-    ],
-    "max_tokens": 8,
-    **SAMPLING,
-}
+# Replaced by the image server's address (http://127.0.0.1:PORT) when sent.
+IMAGE_HOST = "http://image-host.invalid"
+
+
+def with_image(model: str, url: str, text: str = "What is in this image?") -> dict[str, Any]:
+    content = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]
+    return {"model": model, "messages": [{"role": "user", "content": content}]} | {
+        "max_tokens": 8,
+        **SAMPLING,
+    }
+
+
+IMAGE = with_image(VISION_MISROUTED_MODEL, PIXEL)
+PICTURE = data_url(png())
+VISION = with_image(VISION_MODEL, PICTURE)
+VISION_TEXT_ONLY = chat(VISION_MODEL, "What is in this image?", 8)
 EMBED = "/v1/embeddings"
+
+
+def vision(body: dict[str, Any]) -> Exchange:
+    return Exchange(body, vision=True)
+
 
 SCENARIOS: tuple[Scenario, ...] = (
     one("text_invoke", "A plain reply, cut by max_tokens.", Exchange(TEXT)),
@@ -220,6 +232,49 @@ SCENARIOS: tuple[Scenario, ...] = (
         "context_overflow_backend_stream",
         "The same, asked for as a stream.",
         Exchange(streamed(chat(REASONING_MODEL, OVER_BACKEND_CONTEXT, 4))),
+    ),
+    one("vision_invoke", "A 64x48 PNG data URL to the vision server.", vision(VISION)),
+    one("vision_stream", "The same, streamed with include_usage.", vision(streamed(VISION))),
+    Scenario(
+        "vision_counted",
+        "The same prompt without, then with, the image: the image's tokens in usage.",
+        (vision(VISION_TEXT_ONLY), vision(VISION)),
+    ),
+    one(
+        "vision_url_invoke",
+        "An http:// image URL on 127.0.0.1: llama.cpp fetches it, LiteLLM passes it on.",
+        vision(with_image(VISION_MODEL, f"{IMAGE_HOST}/picture.png")),
+    ),
+    one(
+        "vision_url_not_found",
+        "An http:// image URL that answers 404.",
+        vision(with_image(VISION_MODEL, f"{IMAGE_HOST}/missing.png")),
+    ),
+    one(
+        "vision_corrupt_image",
+        "A PNG cut in half.",
+        vision(with_image(VISION_MODEL, data_url(truncated_png()))),
+    ),
+    one(
+        "vision_corrupt_image_stream",
+        "The same, asked for as a stream.",
+        vision(streamed(with_image(VISION_MODEL, data_url(truncated_png())))),
+    ),
+    one(
+        "vision_unsupported_format",
+        "An SVG image (stb_image reads no SVG).",
+        vision(with_image(VISION_MODEL, data_url(SVG, "image/svg+xml"))),
+    ),
+    one(
+        "vision_oversized_image",
+        "A PNG announcing 20000x20000 pixels, above the decoder's 2**30-byte limit.",
+        vision(with_image(VISION_MODEL, data_url(png_claiming(20_000, 20_000)))),
+    ),
+    one(
+        "image_to_text_alias",
+        "An image to the text alias, which LiteLLM knows has no vision: passed on anyway.",
+        Exchange(with_image(TEXT_MODEL, PICTURE)),
+        targets=("litellm",),
     ),
     one(
         "image_to_text_backend",
@@ -329,12 +384,16 @@ class Target:
     name: str
     chat_url: str  # server root, without /v1
     embeddings_url: str
+    vision_url: str
+    image_host: str
     translate_model: Callable[[str], str] = field(default=lambda model: model)
     key_header: bool = True
 
 
 def _for_target(target: Target, exchange: Exchange) -> tuple[str, dict[str, str], Any]:
     url = target.embeddings_url if exchange.path == EMBED else target.chat_url
+    if exchange.vision:
+        url = target.vision_url
     headers = {"Accept-Encoding": "identity", "User-Agent": "langchain-nebula-transcripts"}
     key = MASTER_KEY if exchange.key == MASTER else exchange.key
     if target.key_header and key is not None:
@@ -342,6 +401,8 @@ def _for_target(target: Target, exchange: Exchange) -> tuple[str, dict[str, str]
     body = exchange.body
     if body is not None and "model" in body:
         body = {**body, "model": target.translate_model(body["model"])}
+    if body is not None:
+        body = json.loads(json.dumps(body).replace(IMAGE_HOST, target.image_host))
     return url + exchange.path, headers, body
 
 
@@ -384,7 +445,13 @@ def _versions() -> dict[str, str]:
         for line in REQUIREMENTS.read_text().splitlines()
         if line.startswith("litellm==")
     )
-    return {"litellm": pinned, "xllamacpp": metadata.version("xllamacpp"), "model": MODEL_FILE}
+    return {
+        "litellm": pinned,
+        "xllamacpp": metadata.version("xllamacpp"),
+        "model": MODEL_FILE,
+        "projector": PROJECTOR_FILE,
+        "gguf": metadata.version("gguf"),
+    }
 
 
 def _write(target: str, scenario: Scenario, exchanges: list[dict[str, Any]]) -> Path:
@@ -425,27 +492,39 @@ def main(argv: list[str] | None = None) -> int:
         began = time.monotonic()
         chat_server = stack.enter_context(LocalServer())
         embeddings_server = stack.enter_context(LocalServer(tools=False, embeddings=True))
+        vision_server = stack.enter_context(LocalServer(vision=True))
         print(f"llama.cpp servers up in {time.monotonic() - began:.1f} s")
+        images = stack.enter_context(image_host({"/picture.png": ("image/png", png())}))
         chat_root = chat_server.base_url.removesuffix("/v1")
         embeddings_root = embeddings_server.base_url.removesuffix("/v1")
+        vision_root = vision_server.base_url.removesuffix("/v1")
         targets: dict[tuple[str, str], Target] = {}
         targets["llamacpp", "fast"] = Target(
             "llamacpp",
             chat_root,
             embeddings_root,
+            vision_root,
+            images.url,
             translate_model=lambda m: LOCAL_MODEL if m in (*CHAT_ALIASES, EMBEDDINGS_MODEL) else m,
             key_header=False,
         )
         for kind in sorted(proxies_needed):
             retries = 0 if kind == "fast" else None
             proxy = stack.enter_context(
-                LiteLLMProxy(chat_server.base_url, embeddings_server.base_url, retries=retries)
+                LiteLLMProxy(
+                    chat_server.base_url,
+                    embeddings_server.base_url,
+                    vision_server.base_url,
+                    retries=retries,
+                )
             )
             print(
                 f"LiteLLM proxy ({kind}) up: install {proxy.install_seconds:.1f} s, "
                 f"start {proxy.startup_seconds:.1f} s"
             )
-            targets["litellm", kind] = Target("litellm", proxy.url, proxy.url)
+            targets["litellm", kind] = Target(
+                "litellm", proxy.url, proxy.url, proxy.url, images.url
+            )
         for target_name, scenario in work:
             target = targets[target_name, scenario.proxy if target_name == "litellm" else "fast"]
             exchanges = [_record(client, target, exchange) for exchange in scenario.exchanges]

@@ -57,6 +57,7 @@ __all__ = [
     "RPM_LIMITED_MODEL",
     "TEXT_MODEL",
     "USER_KEY",
+    "VISION_MISROUTED_MODEL",
     "VISION_MODEL",
     "LiteLLMProxy",
     "LiteLLMProxyError",
@@ -74,12 +75,19 @@ RATE_LIMITED_KEY = "sk-nebula-test-rate-limited-key"
 
 TEXT_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 REASONING_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"
-VISION_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
+VISION_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"  # served by the vision backend
+VISION_MISROUTED_MODEL = "nebula-test/vision-misrouted"  # a vision alias, text-only backend
 RPM_LIMITED_MODEL = "nebula-test/rpm-limited"
 BACKEND_DOWN_MODEL = "nebula-test/backend-down"
 EMBEDDINGS_MODEL = "BAAI/bge-large-en-v1.5"
-# The aliases served by the chat backend (the llama.cpp server given as chat_base_url).
-CHAT_ALIASES = (TEXT_MODEL, REASONING_MODEL, VISION_MODEL, RPM_LIMITED_MODEL)
+# The aliases served by llama.cpp: the chat backend, and the vision backend (VISION_MODEL).
+CHAT_ALIASES = (
+    TEXT_MODEL,
+    REASONING_MODEL,
+    VISION_MODEL,
+    VISION_MISROUTED_MODEL,
+    RPM_LIMITED_MODEL,
+)
 
 
 def r1_grammar(*, open_tag: bool = True, thought: int = 120, answer: int = 80) -> str:
@@ -193,6 +201,9 @@ class LiteLLMProxy:
         chat_base_url: The llama.cpp server (``…/v1``) behind the chat aliases.
         embeddings_base_url: The llama.cpp server with embeddings on, behind
             ``BAAI/bge-large-en-v1.5``; default ``chat_base_url``.
+        vision_base_url: The llama.cpp server with a vision projector, behind
+            ``Qwen/Qwen2.5-VL-7B-Instruct``; default ``chat_base_url`` (then images to
+            that alias fail in the backend).
         retries: LiteLLM's ``num_retries`` (router and library); ``None`` keeps
             LiteLLM's own defaults. The default 0 makes failures fast.
         port: The port; default a free one.
@@ -210,6 +221,7 @@ class LiteLLMProxy:
         self,
         chat_base_url: str,
         embeddings_base_url: str | None = None,
+        vision_base_url: str | None = None,
         *,
         retries: int | None = 0,
         port: int = 0,
@@ -218,6 +230,7 @@ class LiteLLMProxy:
     ) -> None:
         self.chat_base_url = chat_base_url
         self.embeddings_base_url = embeddings_base_url or chat_base_url
+        self.vision_base_url = vision_base_url or chat_base_url
         self.retries = retries
         self.port = port
         self.startup_timeout = startup_timeout
@@ -282,6 +295,7 @@ class LiteLLMProxy:
         env.update(
             NEBULA_TEST_CHAT_API_BASE=self.chat_base_url,
             NEBULA_TEST_EMBEDDINGS_API_BASE=self.embeddings_base_url,
+            NEBULA_TEST_VISION_API_BASE=self.vision_base_url,
             NEBULA_TEST_MASTER_KEY=MASTER_KEY,
             NEBULA_TEST_USER_KEY=USER_KEY,
             NEBULA_TEST_RATE_LIMITED_KEY=RATE_LIMITED_KEY,

