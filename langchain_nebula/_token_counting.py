@@ -10,11 +10,16 @@ functions of ``_wire.tokenizer``; ``ServerTokenizer`` asks through the model's c
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
+
+from langchain_core.messages import BaseMessage
+from langchain_core.messages.utils import count_tokens_approximately
 
 from langchain_nebula._http.client import NebulaClient
 from langchain_nebula._wire.json_codec import encode_json
+from langchain_nebula._wire.messages import map_messages
 from langchain_nebula._wire.tokenizer import (
     TokenizerProtocol,
     llamacpp_template_body,
@@ -43,6 +48,32 @@ class ServerTokenizer:
     def __init__(self) -> None:
         # server root -> the protocol that answered, or None when none did
         self._found: dict[str, TokenizerProtocol | None] = {}
+
+    def count_messages(
+        self,
+        client: NebulaClient,
+        model: str,
+        counting: TokenCounting,
+        messages: Sequence[BaseMessage],
+        tools: Sequence[Any] | None,
+    ) -> int:
+        """The tokens ``messages`` and ``tools`` take: the server's count, else an estimate.
+
+        The tokenizer endpoints take no tools: theirs are always estimated.
+        """
+        count = self.count(client, model, counting, map_messages(messages), None)
+        if count is None:
+            return count_tokens_approximately(messages, tools=list(tools) if tools else None)
+        if tools:
+            count += count_tokens_approximately([], tools=list(tools))
+        return count
+
+    def count_text(
+        self, client: NebulaClient, model: str, counting: TokenCounting, text: str
+    ) -> int:
+        """The tokens of ``text``: the server's count, else about four characters a token."""
+        count = self.count(client, model, counting, None, text)
+        return count if count is not None else math.ceil(len(text) / 4)
 
     def count(
         self,

@@ -9,8 +9,7 @@ The wire mapping lives in ``_wire`` (``request`` builds the body; ``completions`
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
 from langchain_core.caches import BaseCache
@@ -26,7 +25,6 @@ from langchain_core.language_models import (
     ModelProfile,
 )
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_core.runnables import Runnable
@@ -40,17 +38,14 @@ from pydantic import (
 
 from langchain_nebula._http.libraries import AsyncClient, SyncClient, Timeout
 from langchain_nebula._provider import DEFAULT_BASE_URL, PROVIDER
-from langchain_nebula._redaction import Redactor
 from langchain_nebula._settings import ConnectionSettings
 from langchain_nebula._structured import structured_output
 from langchain_nebula._token_counting import ServerTokenizer, TokenCounting
-from langchain_nebula._wire.choices import token_count
-from langchain_nebula._wire.chunks import StreamParser
-from langchain_nebula._wire.completions import map_completion
-from langchain_nebula._wire.messages import map_messages
+from langchain_nebula._wire.chunks import stream_parsers
+from langchain_nebula._wire.completions import combine_llm_outputs, map_completion
 from langchain_nebula._wire.model_facts import profile_for
 from langchain_nebula._wire.reasoning import ReasoningMode, ReasoningParser
-from langchain_nebula._wire.request import SAMPLING_FIELDS, chat_request
+from langchain_nebula._wire.request import SAMPLING_FIELDS, SERVER_FIELDS, chat_request
 from langchain_nebula._wire.tools import (
     StructuredMethod,
     ToolChoice,
@@ -66,25 +61,6 @@ logger = logging.getLogger("langchain_nebula")
 
 DEFAULT_MODEL: Final = "meta-llama/Llama-3.3-70B-Instruct"
 _CHAT_PATH: Final = "/chat/completions"
-
-# Request fields of OpenAI-compatible servers (vLLM's sampling extras, mostly) that are
-# not ChatNebula fields: passed as keywords they are meant, not misspelt.
-_SERVER_FIELDS: Final = frozenset(
-    {
-        "top_k",
-        "min_p",
-        "repetition_penalty",
-        "length_penalty",
-        "min_tokens",
-        "best_of",
-        "ignore_eos",
-        "chat_template_kwargs",
-        "user",
-        "logit_bias",
-        "response_format",
-        "service_tier",
-    }
-)
 
 
 class ChatNebula(ConnectionSettings, BaseChatModel):
@@ -140,22 +116,7 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
 
             await model.ainvoke("Hello")
 
-    Image input:
-        .. code-block:: python
-
-            from langchain_core.messages import HumanMessage
-
-            model = ChatNebula(model="Qwen/Qwen2.5-VL-7B-Instruct")
-            model.invoke(
-                [
-                    HumanMessage(
-                        content=[
-                            {"type": "text", "text": "What is in this image?"},
-                            {"type": "image", "url": "https://example.com/cat.png"},
-                        ]
-                    )
-                ]
-            )
+    Images, tools, structured output, reasoning: see docs/chat.md.
 
     Token usage:
         .. code-block:: python
@@ -279,7 +240,7 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
             stop_sequences: list[str] | str | None = ...,
         ) -> None: ...
 
-    _server_fields = _SERVER_FIELDS
+    _server_fields = SERVER_FIELDS
 
     @property
     def _llm_type(self) -> str:
@@ -353,14 +314,6 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         Raises:
             ValueError: If ``tool_choice`` names no bound tool or has an unknown form.
 
-        Example:
-            .. code-block:: python
-
-                def add(a: int, b: int) -> int:
-                    '''Add two integers.'''
-                    return a + b
-
-                model.bind_tools([add], tool_choice="add").invoke("What is 2 + 3?")
         """
         formatted = format_tools(tools, strict=strict)
         names = [tool["function"]["name"] for tool in formatted]
@@ -425,18 +378,6 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         Raises:
             ValueError: If ``method`` is not one of the three above.
 
-        Example:
-            .. code-block:: python
-
-                from pydantic import BaseModel
-
-
-                class City(BaseModel):
-                    name: str
-                    country: str
-
-
-                model.with_structured_output(City).invoke("Where is the Louvre?")
         """
         return structured_output(
             self, schema, include_raw=include_raw, method=method, strict=strict, **kwargs
@@ -458,38 +399,20 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         """
         if self.custom_get_token_ids is not None:
             return super().get_num_tokens_from_messages(messages, tools)
-        count = self._tokenizer.count(
-            self.nebula_client(), self.model, self.token_counting, map_messages(messages), None
+        return self._tokenizer.count_messages(
+            self.nebula_client(), self.model, self.token_counting, messages, tools
         )
-        if count is not None and not tools:
-            return count
-        if count is not None:  # the tokenizer endpoints take no tools: estimate theirs
-            return count + count_tokens_approximately([], tools=list(tools or ()))
-        return count_tokens_approximately(messages, tools=list(tools) if tools else None)
 
     def get_num_tokens(self, text: str) -> int:
         """Counts the tokens of ``text`` (exact or estimated as above)."""
         if self.custom_get_token_ids is not None:
             return super().get_num_tokens(text)
-        count = self._tokenizer.count(
-            self.nebula_client(), self.model, self.token_counting, None, text
+        return self._tokenizer.count_text(
+            self.nebula_client(), self.model, self.token_counting, text
         )
-        return count if count is not None else math.ceil(len(text) / 4)
 
     def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None], /) -> dict[str, Any]:
-        combined: dict[str, Any] = {"model_name": self.model}
-        totals: dict[str, int] = {}
-        for output in llm_outputs:
-            if not output:
-                continue
-            combined["model_name"] = output.get("model_name") or combined["model_name"]
-            usage = output.get("token_usage")
-            for key, value in usage.items() if isinstance(usage, Mapping) else ():
-                if not isinstance(value, Mapping | list | None):
-                    totals[key] = totals.get(key, 0) + token_count(value)
-        if totals:
-            combined["token_usage"] = totals
-        return combined
+        return combine_llm_outputs(llm_outputs, self.model)
 
     def _request_body(
         self,
@@ -513,18 +436,6 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         return profile_for(self.model)
-
-    def _parser_factory(
-        self, mode: ReasoningMode, redactor: Redactor
-    ) -> Callable[[Mapping[str, str]], StreamParser]:
-        keep_headers = self.include_response_headers
-
-        def new_parser(headers: Mapping[str, str]) -> StreamParser:
-            return StreamParser(
-                mode=mode, redactor=redactor, headers=headers if keep_headers else None
-            )
-
-        return new_parser
 
     def _generate(
         self,
@@ -560,7 +471,7 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         chunks = client.stream_events(
             _CHAT_PATH,
             body,
-            self._parser_factory(mode, client.redactor),
+            stream_parsers(mode, client.redactor, keep_headers=self.include_response_headers),
             stall=self.stream_chunk_timeout,
         )
         for chunk in chunks:
@@ -580,7 +491,7 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         chunks = client.astream_events(
             _CHAT_PATH,
             body,
-            self._parser_factory(mode, client.redactor),
+            stream_parsers(mode, client.redactor, keep_headers=self.include_response_headers),
             stall=self.stream_chunk_timeout,
         )
         async for chunk in chunks:

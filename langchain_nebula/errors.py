@@ -32,14 +32,9 @@ only later edits are the retry loop's notes on why it stopped retrying.
 
 from __future__ import annotations
 
-import ast
-import email.utils
 import json
-import math
 import re
-import time
 from collections.abc import Mapping
-from datetime import timezone
 from typing import Any
 
 from langchain_core.exceptions import (
@@ -57,6 +52,16 @@ from langchain_core.exceptions import (
 
 from langchain_nebula._provider import PROVIDER_NAME
 from langchain_nebula._redaction import Redactor
+from langchain_nebula._server_words import (
+    MAX_SNIPPET,
+    clean_message,
+    describe,
+    error_object,
+    html_snippet,
+    parse_json_text,
+    retry_after_seconds,
+    status_from_code,
+)
 
 __all__ = [
     "NebulaAuthenticationError",
@@ -71,6 +76,7 @@ __all__ = [
     "NebulaServerError",
     "NebulaStreamError",
     "NebulaTimeoutError",
+    "clean_message",
     "deadline_error",
     "error_from_event",
     "error_from_response",
@@ -206,11 +212,8 @@ class NebulaConnectionError(NebulaError, ModelConnectionError):
     retryable_by_default = True
 
 
-# -- reading what servers say ---------------------------------------------------------
-# Every pattern runs on text already cut to _MAX_MESSAGE characters, and none can
-# backtrack over it more than once: classifying a hostile body costs linear time.
-_MAX_MESSAGE = 2000
-_MAX_SNIPPET = 300
+# -- what the words mean ---------------------------------------------------------------
+# Every pattern runs on text already cut to MAX_MESSAGE characters (see _server_words).
 _CONTEXT_OVERFLOW = re.compile(
     r"maximum context length|context length exceeded|context_length_exceeded"
     r"|exceeds the (?:available )?context size|prompt is too long|context window exceeded"
@@ -228,25 +231,6 @@ _NEVER_SUCCEEDS = re.compile(
     r"\bis not supported\b|\bare not supported\b|\bdoes not support\b|\bnot a multimodal model\b",
     re.IGNORECASE,
 )
-# LiteLLM wraps the backend's words in its own: a route or class-name prefix, often
-# several ("litellm.ContextWindowExceededError: litellm.BadRequestError:
-# Hosted_vllmException - <words>"), the backend's JSON error as a string, and notes on
-# its retries, fallbacks and routing after them.
-_PROXY_PREFIX = re.compile(
-    r"^(?:(?:litellm\.)?[A-Za-z_]\w*(?:Error|Exception)(?::|\s+-)\s*"
-    r"|litellm\._pre_call_checks:\s*|/[\w./-]*:\s+|Error code: \d{3} - )"
-)
-_PROXY_TAILS = (
-    "\n\nLiteLLM: ",
-    "\n\nSet 'context_window_fallback'",
-    "\nmodel=",
-    " LiteLLM Retried:",
-    ", LiteLLM Max Retries:",
-    "Received Model Group=",
-    " Available Model Group Fallbacks=",
-    " Call `/v1/models` to view available models",
-)
-_TAG = re.compile(r"<[^<>]*>")
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-litellm-call-id")
 
 
@@ -276,110 +260,6 @@ def _class_for_words(cls: type[NebulaError], message: str) -> type[NebulaError]:
     return cls
 
 
-def _status_from_code(code: Any) -> int | None:
-    # LiteLLM sends the status as a string ("401"), vLLM and llama.cpp as an int.
-    if isinstance(code, bool):
-        return None
-    if isinstance(code, int):
-        return code if 100 <= code <= 599 else None
-    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3:
-        return _status_from_code(int(code))
-    return None
-
-
-def clean_message(raw: str) -> str:
-    r"""The server's own words: a proxy's prefixes and boilerplate tail removed.
-
-    A backend error LiteLLM embedded as a JSON string is unwrapped to its message.
-    The full text stays on the error as ``raw_message``.
-
-    Example:
-        .. code-block:: python
-
-            clean_message(
-                "litellm.BadRequestError: OpenAIException - bad format\n\n"
-                "LiteLLM: model group 'm' failed with the error above."
-            )
-            # 'bad format'
-    """
-    text = raw[:_MAX_MESSAGE]
-    for tail in _PROXY_TAILS:
-        cut = text.find(tail)
-        if cut > 0:
-            text = text[:cut]
-    for _ in range(8):  # prefixes nest a few deep; each pass removes one
-        stripped = _PROXY_PREFIX.sub("", text.lstrip(), count=1)
-        if stripped == text.lstrip():
-            break
-        text = stripped
-    text = text.strip()
-    if text.startswith("{") and text.endswith("}"):
-        embedded = _embedded_error(text)
-        if isinstance(embedded, Mapping):
-            inner = embedded.get("error", embedded)
-            message = inner.get("message") if isinstance(inner, Mapping) else inner
-            if isinstance(message, str) and message.strip():
-                text = message
-    return " ".join(text.split()) or " ".join(raw[:_MAX_MESSAGE].split())
-
-
-def _embedded_error(text: str) -> Any:
-    """A backend's error object quoted inside a proxy's message: JSON or a Python repr."""
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            return parse(text)
-        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
-            continue
-    return None
-
-
-def _html_snippet(text: str) -> str:
-    head = text[: _MAX_MESSAGE * 8]
-    lowered = head.lower()
-    start = lowered.find("<title")
-    if start >= 0:
-        opened = lowered.find(">", start)
-        closed = lowered.find("</title", opened)
-        if opened >= 0 and closed > opened:
-            head = head[opened + 1 : closed]
-    return " ".join(_TAG.sub(" ", head).split())[:_MAX_SNIPPET]
-
-
-def _error_object(error: Mapping[str, Any]) -> tuple[str | None, str | None, Any]:
-    """(message, code-or-type label, raw code) from an error object of any known shape."""
-    message = error.get("message")
-    if not isinstance(message, str) or not message.strip():
-        message = None
-    raw_code = error.get("code")
-    label = error.get("type")
-    if raw_code is not None and _status_from_code(raw_code) is None:
-        label = raw_code
-    return message, str(label) if label not in (None, "None", "") else None, raw_code
-
-
-def _describe(parsed: Any) -> tuple[str | None, str | None, Any]:
-    """(server message, code label, raw code) from a parsed error body."""
-    if isinstance(parsed, Mapping):
-        nested = parsed.get("error")
-        if isinstance(nested, Mapping):  # LiteLLM, llama.cpp, OpenAI
-            return _error_object(nested)
-        if isinstance(nested, str) and nested.strip():  # {"error": "..."} from simpler proxies
-            return nested, None, None
-        if "message" in parsed:  # vLLM's flat ErrorResponse
-            return _error_object(parsed)
-        detail = parsed.get("detail")
-        if detail:  # FastAPI
-            return detail if isinstance(detail, str) else json.dumps(detail), None, None
-    return None, None, None
-
-
-def _parse(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-
-
 def error_from_response(
     status: int,
     headers: Mapping[str, str],
@@ -399,19 +279,19 @@ def error_from_response(
     """
     redact = redactor or Redactor(None)
     text = redact.text(body.decode("utf-8", "replace")).strip()
-    parsed = _parse(text) if text[:1] in ("{", "[") else None
+    parsed = parse_json_text(text) if text[:1] in ("{", "[") else None
     if parsed is not None and "\\u" in text:
         parsed = redact.value(parsed)  # a key spelled in \u escapes decodes only now
-    raw, code, _ = _describe(parsed)
+    raw, code, _ = describe(parsed)
     if raw is not None:
         raw = redact.text(raw)
         message = clean_message(raw)
     elif not text:
         message = "empty response body"
     elif parsed is None:
-        message = f"non-JSON error body: {_html_snippet(text)}"
+        message = f"non-JSON error body: {html_snippet(text)}"
     else:
-        message = text[:_MAX_SNIPPET]
+        message = text[:MAX_SNIPPET]
     request_id = next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
     cls = _class_for_words(_class_for_status(status), message)
     if auth_hint and status == 401:
@@ -421,7 +301,7 @@ def error_from_response(
         status_code=status,
         request_id=redact.text(request_id) if request_id else None,
         code=redact.text(code) if code else None,
-        body=parsed if parsed is not None else text[:_MAX_SNIPPET],
+        body=parsed if parsed is not None else text[:MAX_SNIPPET],
         raw_message=raw,
         retry_after=retry_after_seconds(headers),
     )
@@ -437,12 +317,12 @@ def error_from_event(event: Mapping[str, Any], *, redactor: Redactor | None = No
     clean_event = redact.value(dict(event))
     error = clean_event.get("error")
     if isinstance(error, Mapping):
-        raw, code, raw_code = _error_object(error)
+        raw, code, raw_code = error_object(error)
     else:
         raw, code, raw_code = (error if isinstance(error, str) else json.dumps(error)), None, None
     raw = raw or "the stream reported an error without a message"
     message = clean_message(raw)
-    status = _status_from_code(raw_code)
+    status = status_from_code(raw_code)
     base = _class_for_status(status) if status is not None else NebulaServerError
     cls = _class_for_words(base, message)
     if cls is NebulaServerError:
@@ -483,36 +363,3 @@ def deadline_error() -> NebulaTimeoutError:
     """The error for a call that ran past ``total_timeout`` (never retried)."""
     msg = "the call did not finish within total_timeout"
     return NebulaTimeoutError(msg, retryable=False)
-
-
-def _finite_seconds(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Reads ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
-
-    Values that are not a finite, non-negative wait (``nan``, ``inf``, ``-1``,
-    garbage) are treated as absent. A date without a zone is UTC.
-    """
-    if (millis := headers.get("retry-after-ms")) is not None:
-        seconds = _finite_seconds(millis)
-        if seconds is not None:
-            return seconds / 1000.0
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    seconds = _finite_seconds(value)
-    if seconds is not None:
-        return seconds
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(when.timestamp() - time.time(), 0.0)

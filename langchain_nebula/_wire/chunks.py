@@ -7,7 +7,7 @@ the event completes, if any.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk
@@ -34,7 +34,7 @@ from langchain_nebula._wire.reasoning import (
 )
 from langchain_nebula.errors import NebulaStreamError, error_from_event
 
-__all__ = ["StreamParser", "TextChunks"]
+__all__ = ["StreamParser", "TextChunks", "stream_parsers"]
 
 _DONE = b"[DONE]"
 _NO_PARTS = MessageText("")
@@ -347,3 +347,14 @@ class StreamParser:
             chunk_position="last",
         )
         return ChatGenerationChunk(message=message)
+
+
+def stream_parsers(
+    mode: ReasoningMode, redactor: Redactor, *, keep_headers: bool
+) -> Callable[[Mapping[str, str]], StreamParser]:
+    """Makes a fresh ``StreamParser`` per attempt, from that response's headers."""
+
+    def new_parser(headers: Mapping[str, str]) -> StreamParser:
+        return StreamParser(mode=mode, redactor=redactor, headers=headers if keep_headers else None)
+
+    return new_parser

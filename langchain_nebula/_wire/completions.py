@@ -23,11 +23,12 @@ from langchain_nebula._wire.choices import (
     read_logprobs,
     read_refusal,
     response_metadata,
+    token_count,
 )
 from langchain_nebula._wire.reasoning import ReasoningMode, reasoning_field, split_reasoning
 from langchain_nebula.errors import NebulaResponseError
 
-__all__ = ["map_completion", "split_content"]
+__all__ = ["combine_llm_outputs", "map_completion", "split_content"]
 
 
 def split_content(
@@ -144,3 +145,20 @@ def _map_choice(
         response_metadata=metadata,
     )
     return ChatGeneration(message=ai_message, generation_info=generation_info)
+
+
+def combine_llm_outputs(llm_outputs: list[dict[str, Any] | None], model: str) -> dict[str, Any]:
+    """Joins the ``llm_output`` of several results (a batch): the model, summed usage."""
+    combined: dict[str, Any] = {"model_name": model}
+    totals: dict[str, int] = {}
+    for output in llm_outputs:
+        if not output:
+            continue
+        combined["model_name"] = output.get("model_name") or combined["model_name"]
+        usage = output.get("token_usage")
+        for key, value in usage.items() if isinstance(usage, Mapping) else ():
+            if not isinstance(value, Mapping | list | None):
+                totals[key] = totals.get(key, 0) + token_count(value)
+    if totals:
+        combined["token_usage"] = totals
+    return combined

@@ -17,7 +17,13 @@ from langchain_nebula._wire.messages import map_messages
 from langchain_nebula._wire.model_facts import reasoning_form_for
 from langchain_nebula._wire.reasoning import ReasoningMode, ReasoningParser
 
-__all__ = ["CONTROL_KWARGS", "SAMPLING_FIELDS", "chat_request", "reasoning_mode"]
+__all__ = [
+    "CONTROL_KWARGS",
+    "SAMPLING_FIELDS",
+    "SERVER_FIELDS",
+    "chat_request",
+    "reasoning_mode",
+]
 
 SAMPLING_FIELDS: Final = (
     "temperature",
@@ -35,6 +41,25 @@ SAMPLING_FIELDS: Final = (
 
 CONTROL_KWARGS: Final = frozenset({"stream", "stream_usage"})
 """Call-time keywords that steer the call rather than go on the wire."""
+
+SERVER_FIELDS: Final = frozenset(
+    {
+        "top_k",
+        "min_p",
+        "repetition_penalty",
+        "length_penalty",
+        "min_tokens",
+        "best_of",
+        "ignore_eos",
+        "chat_template_kwargs",
+        "user",
+        "logit_bias",
+        "response_format",
+        "service_tier",
+    }
+)
+"""Request fields of OpenAI-compatible servers (vLLM's sampling extras, mostly) that are
+not model settings: passed as constructor keywords they are meant, not misspelt."""
 
 
 def chat_request(

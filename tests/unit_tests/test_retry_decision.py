@@ -27,7 +27,7 @@ from langchain_nebula import (
 from langchain_nebula.errors import NebulaError
 from langchain_nebula._http import retry as _retry
 from langchain_nebula._http.retry import Retrying, RetryPolicy
-from langchain_nebula import errors
+from langchain_nebula import _server_words
 from langchain_nebula.errors import retry_after_seconds
 
 NOW = 1_700_000_000.0
@@ -50,7 +50,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(_retry, "time", fake)
-    monkeypatch.setattr(errors, "time", fake)
+    monkeypatch.setattr(_server_words, "time", fake)
     return fake
 
 
