@@ -50,7 +50,7 @@ from langchain_core.exceptions import (
     ModelTimeoutError,
 )
 
-from langchain_nebula._provider import PROVIDER_NAME
+from langchain_nebula._provider import NEBULA_HOSTS, PROVIDER_NAME
 from langchain_nebula._redaction import Redactor
 from langchain_nebula._server_words import (
     MAX_SNIPPET,
@@ -99,6 +99,9 @@ class NebulaError(ModelError):
         body: The parsed error body (dict) or its text, key masked, for debugging.
         retry_after: Seconds the server asked to wait before retrying, if it said.
         retryable: Whether a retry may succeed (the transport retries only these).
+        host: The host that answered, when known. The message names it unless it is
+            one of Nebula's: ``"API error 400 from 127.0.0.1: …"``; Nebula's hosts (or
+            an unknown one) read ``"Nebula API error 400: …"``.
 
     Example:
         .. code-block:: python
@@ -123,8 +126,10 @@ class NebulaError(ModelError):
         retryable: bool | None = None,
         retry_after: float | None = None,
         unsent: bool = False,
+        host: str | None = None,
     ) -> None:
         self.message = message
+        self.host = host
         self.raw_message = raw_message
         self.status_code = status_code
         self.request_id = request_id
@@ -140,7 +145,10 @@ class NebulaError(ModelError):
     def __str__(self) -> str:
         text = self.message
         if self.status_code is not None:
-            text = f"{PROVIDER_NAME} API error {self.status_code}: {text}"
+            if self.host is None or self.host in NEBULA_HOSTS:
+                text = f"{PROVIDER_NAME} API error {self.status_code}: {text}"
+            else:
+                text = f"API error {self.status_code} from {self.host}: {text}"
         if self.request_id:
             text = f"{text} (request id: {self.request_id})"
         return text
@@ -267,6 +275,7 @@ def error_from_response(
     *,
     redactor: Redactor | None = None,
     auth_hint: str | None = None,
+    host: str | None = None,
 ) -> NebulaError:
     """Maps a non-2xx HTTP response to the typed error for its status and words.
 
@@ -276,6 +285,7 @@ def error_from_response(
         body: The response body, already capped by the transport.
         redactor: Masks the API key in everything the error keeps.
         auth_hint: Added to a 401's message: why no key, or which key, was sent.
+        host: The host that answered; errors from hosts other than Nebula's name it.
     """
     redact = redactor or Redactor(None)
     text = redact.text(body.decode("utf-8", "replace")).strip()
@@ -304,6 +314,7 @@ def error_from_response(
         body=parsed if parsed is not None else text[:MAX_SNIPPET],
         raw_message=raw,
         retry_after=retry_after_seconds(headers),
+        host=host,
     )
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from langchain_nebula._http.decoding import EventReader, Inflater
 from langchain_nebula._http.endpoint import Endpoint
@@ -255,6 +256,7 @@ def _error_for(response: Response, raws: list[bytes], endpoint: Endpoint) -> Neb
         body,
         redactor=endpoint.redactor,
         auth_hint=endpoint.auth_hint,
+        host=urlsplit(endpoint.url).hostname,
     )
 
 

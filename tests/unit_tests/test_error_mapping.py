@@ -649,6 +649,7 @@ def test_a_new_error_holds_exactly_what_it_was_given() -> None:
     assert error.args == ("slow down",)
     assert error.__dict__ == {
         "message": "slow down",
+        "host": None,
         "raw_message": "Slow down!",
         "status_code": 429,
         "request_id": "r-3",
@@ -709,5 +710,5 @@ def test_a_failed_invoke_raises_the_exact_error_the_server_described(
         "req-403",
     )
     assert error.message == "Forbidden model"
-    assert str(error) == "Nebula API error 403: Forbidden model (request id: req-403)"
+    assert str(error) == "API error 403 from 127.0.0.1: Forbidden model (request id: req-403)"
     assert error.retryable is False
