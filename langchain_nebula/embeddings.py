@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Final
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.load.serializable import Serializable
 from pydantic import (
     AliasChoices,
     Field,
@@ -53,7 +54,7 @@ _SERVER_FIELDS: Final = frozenset(
 _OWN_REQUEST_FIELDS: Final = frozenset({"input", "model", "encoding_format", "dimensions"})
 
 
-class NebulaEmbeddings(ConnectionSettings, Embeddings):
+class NebulaEmbeddings(ConnectionSettings, Embeddings, Serializable):
     """Embeddings from the Nebula Block inference API (OpenAI-compatible).
 
     Setup:
@@ -165,6 +166,20 @@ class NebulaEmbeddings(ConnectionSettings, Embeddings):
             request_timeout: float | Timeout | None = ...,
         ) -> None: ...
 
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """NebulaEmbeddings can be serialized with ``langchain_core.load.dumpd``.
+
+        The key becomes a reference to ``NEBULA_API_KEY``; ``default_headers`` and your
+        own clients are left out.
+        """
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """The import path used by LangChain serialization."""
+        return ["langchain_nebula", "embeddings"]
+
     # -- public API -------------------------------------------------------------------
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -178,8 +193,8 @@ class NebulaEmbeddings(ConnectionSettings, Embeddings):
             without a request.
 
         Raises:
-            ValueError: If ``texts`` holds something other than strings (before any
-                request).
+            ValueError: If ``texts`` holds something other than strings, or an empty
+                string; the message names its index (before any request).
             NebulaError: A typed error if a request fails; see ``_exceptions``.
         """
         batches = self._batches(texts)
@@ -191,7 +206,7 @@ class NebulaEmbeddings(ConnectionSettings, Embeddings):
         """Embeds one text.
 
         Raises:
-            ValueError: If ``text`` is not a string.
+            ValueError: If ``text`` is not a string, or is empty (before any request).
             NebulaError: A typed error if the request fails.
         """
         return self.embed_documents(_query(text))[0]
@@ -318,5 +333,8 @@ def _may_be_refusing_base64(error: NebulaBadRequestError, encoding: EncodingForm
 def _query(text: str) -> list[str]:
     if not isinstance(text, str):
         msg = f"text is {type(text).__name__}, not str: only text can be embedded"
+        raise ValueError(msg)
+    if not text:
+        msg = "text is an empty string: there is nothing to embed"
         raise ValueError(msg)
     return [text]

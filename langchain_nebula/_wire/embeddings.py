@@ -42,6 +42,8 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     """The texts as a list, or a ``ValueError`` naming the first that is not a string.
 
     A bare string is refused too: embedding it as a list would embed its characters.
+    So is an empty string: servers refuse it (OpenAI, vLLM) or answer a vector that
+    means nothing, and either way the caller learns of it only from the server.
     """
     if isinstance(texts, str):
         msg = "texts must be a list of strings, not one string; use embed_query for one text"
@@ -50,6 +52,9 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     for position, text in enumerate(checked):
         if not isinstance(text, str):
             msg = f"texts[{position}] is {type(text).__name__}, not str: only text can be embedded"
+            raise ValueError(msg)
+        if not text:
+            msg = f"texts[{position}] is an empty string: there is nothing to embed"
             raise ValueError(msg)
     return checked
 
