@@ -162,6 +162,8 @@ class NebulaEmbeddings(ConnectionSettings, Embeddings):
             model_name: str = ...,
             nebula_api_key: str | SecretStr | None = ...,
             nebula_api_base: str = ...,
+            openai_api_key: str | SecretStr | None = ...,
+            openai_api_base: str = ...,
             request_timeout: float | Timeout | None = ...,
         ) -> None: ...
 
