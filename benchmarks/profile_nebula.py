@@ -136,8 +136,11 @@ def paced(base_url: str, shape: str, pool: int | None, top: int) -> None:
         async for _chunk in model.astream(prompt):
             pass
 
+    async def all_streams() -> None:
+        await asyncio.gather(*(one() for _ in range(streams)))
+
     def run() -> None:
-        loop.run_until_complete(asyncio.gather(*(one() for _ in range(streams))))
+        loop.run_until_complete(all_streams())
 
     pool_label = f"a pool of {pool}" if pool else "the shared pool (100)"
     profile(
@@ -167,8 +170,12 @@ class _FullCollections:
             self.seconds += time.perf_counter() - self._start
 
 
-def after_openai(base_url: str, rounds: int, top: int) -> None:
-    """The sync 200-chunk stream right before and right after ChatOpenAI's."""
+def after_openai(base_url: str, rounds: int, block: int, top: int) -> None:
+    """The sync 200-chunk stream right before and right after ChatOpenAI's.
+
+    Each position runs ``block`` streams in a row after a ``gc.collect()`` (``bench.py``
+    runs 20 per contestant, one contestant after another); figures are per stream.
+    """
     from langchain_openai import ChatOpenAI
 
     prompt = stream_prompt(200)
@@ -188,6 +195,7 @@ def after_openai(base_url: str, rounds: int, top: int) -> None:
     for model in (*models.values(), openai):
         stream(model)
     times: dict[tuple[str, str], list[float]] = {}
+    walls: dict[tuple[str, str], list[float]] = {}
     collections = {key: _FullCollections() for key in ("before", "after")}
     for round_index in range(rounds):
         names = list(models)
@@ -195,29 +203,37 @@ def after_openai(base_url: str, rounds: int, top: int) -> None:
         for name in names[shift:] + names[:shift]:
             for position in ("before", "after"):
                 if position == "after":
-                    stream(openai)
+                    gc.collect()
+                    for _ in range(block):
+                        stream(openai)
+                gc.collect()
                 gc.callbacks.append(collections[position])
-                start = time.process_time()
-                stream(models[name])
-                elapsed = time.process_time() - start
+                start, wall = time.process_time(), time.perf_counter()
+                for _ in range(block):
+                    stream(models[name])
+                elapsed, wall = time.process_time() - start, time.perf_counter() - wall
                 gc.callbacks.remove(collections[position])
-                times.setdefault((name, position), []).append(elapsed)
-                if position == "before":
-                    stream(openai)  # so that "before" follows another stream, as in bench.py
-    floor = {p: statistics.median(times[("lc-floor", p)]) for p in ("before", "after")}
-    print(f"\n== 200-chunk sync stream, CPU ms (median of {rounds}), and x lc-floor in place")
-    print("| stream | before ChatOpenAI's | after ChatOpenAI's |")
-    print("| --- | ---: | ---: |")
-    for name in models:
-        cells = []
-        for position in ("before", "after"):
-            value = statistics.median(times[(name, position)])
-            cells.append(f"{value * 1e3:.2f} ({value / floor[position]:.2f}x)")
-        print(f"| {name} | {cells[0]} | {cells[1]} |")
+                times.setdefault((name, position), []).append(elapsed / block)
+                walls.setdefault((name, position), []).append(wall / block)
+                if position == "before":  # "before" follows another stream, as in bench.py
+                    gc.collect()
+                    for _ in range(block):
+                        stream(openai)
+    for kind, samples in (("CPU", times), ("wall", walls)):
+        floor = {p: statistics.median(samples[("lc-floor", p)]) for p in ("before", "after")}
+        print(f"\n== 200-chunk sync stream, {kind} ms (median of {rounds}), x lc-floor in place")
+        print("| stream | before ChatOpenAI's | after ChatOpenAI's |")
+        print("| --- | ---: | ---: |")
+        for name in models:
+            cells = []
+            for position in ("before", "after"):
+                value = statistics.median(samples[(name, position)])
+                cells.append(f"{value * 1e3:.2f} ({value / floor[position]:.2f}x)")
+            print(f"| {name} | {cells[0]} | {cells[1]} |")
     for position, counter in collections.items():
         print(
             f"   full collections during the streams {position} ChatOpenAI's: {counter.count} "
-            f"in {len(models) * rounds} streams, {counter.seconds * 1e3:.1f} ms in all"
+            f"in {len(models) * rounds * block} streams, {counter.seconds * 1e3:.1f} ms in all"
         )
     nebula = models["ChatNebula (httpx2, shared)"]
     for position in ("before", "after"):
@@ -241,13 +257,14 @@ def main() -> None:
     parser.add_argument("--pool", type=int, help="with --paced: a user-built pool of this size")
     parser.add_argument("--after-openai", action="store_true", help="the httpx2 interaction")
     parser.add_argument("--rounds", type=int, default=30, help="with --after-openai")
+    parser.add_argument("--block", type=int, default=1, help="with --after-openai: streams")
     args = parser.parse_args()
     with CannedServer() as server:
         if args.paced:
             paced(server.base_url, args.paced, args.pool, args.top)
             return
         if args.after_openai:
-            after_openai(server.base_url, args.rounds, args.top)
+            after_openai(server.base_url, args.rounds, args.block, args.top)
             return
         model = ChatNebula(base_url=server.base_url, api_key="bench-key", model=MODEL)
         prompt = stream_prompt(CHUNKS)
