@@ -9,8 +9,14 @@ opened at once with ``asyncio.gather`` and consumed to the end. Contestants:
 * ``lc-floor``: ``floor_model.FloorChatModel.astream`` (raw httpx, bare chunks), pool N.
 * ``ChatOpenAI``: as configured by default (openai's pool: 1000 connections).
 * ``ChatNebula``: as configured by default (the shared pool: 100 connections).
-* ``ChatNebula, pool N``: given ``http_async_client=httpx2.AsyncClient(limits=N)``
+* ``ChatNebula (pool N)``: given ``http_async_client=httpx2.AsyncClient(limits=N)``
   (public API), to show what a pool sized for the streams changes.
+* ``ChatNebula (aiohttp)`` (only when named in ``--only``): given
+  ``http_async_client=httpx_aiohttp.HttpxAiohttpClient(limits=N)``, httpx's API over
+  aiohttp's pool; needs ``--with aiohttp==3.14.5 --with httpx-aiohttp==0.2.0``. On
+  2026-12-03 it fails (``TypeError: Invalid type for url``): ChatNebula picks the
+  library of a client by its class's module, so an ``httpx.AsyncClient`` subclass
+  defined outside httpx is handed httpx2 URLs.
 
 Per (N, tokens) case and contestant, medians over interleaved rounds (the first
 contestant rotating each round):
@@ -74,9 +80,11 @@ RAW2, RAW, FLOOR, OPENAI, NEBULA, NEBULA_POOL = (
     "lc-floor",
     "ChatOpenAI",
     "ChatNebula",
-    "ChatNebula, pool N",
+    "ChatNebula (pool N)",
 )
 CONTESTANTS = (RAW2, RAW, FLOOR, OPENAI, NEBULA, NEBULA_POOL)
+# Only with --only, and aiohttp + httpx-aiohttp added to the environment (see main's doc).
+NEBULA_AIOHTTP = "ChatNebula (aiohttp)"
 # About 5 minutes on a shared 2-core machine; add 1000 streams with --cases 1000x50.
 FULL_CASES = ((100, 100), (200, 100), (500, 50))
 QUICK_CASES = ((100, 50), (300, 20))
@@ -146,6 +154,15 @@ def make_contestant(name: str, base_url: str, connections: int) -> Contestant:
 
     if name == NEBULA:
         return LangChainStreams(ChatNebula(base_url=base_url, api_key=API_KEY, model=MODEL))
+    if name == NEBULA_AIOHTTP:
+        from httpx_aiohttp import HttpxAiohttpClient
+
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        aiohttp_client = HttpxAiohttpClient(limits=limits, timeout=httpx.Timeout(60.0))
+        model = ChatNebula(
+            base_url=base_url, api_key=API_KEY, model=MODEL, http_async_client=aiohttp_client
+        )
+        return LangChainStreams(model, aiohttp_client.aclose)
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
     client = httpx2.AsyncClient(limits=limits, timeout=httpx2.Timeout(60.0))
     model = ChatNebula(base_url=base_url, api_key=API_KEY, model=MODEL, http_async_client=client)
@@ -293,7 +310,7 @@ def render(results: dict[str, dict[str, dict[str, float]]], meta: dict[str, Any]
         f"N concurrent async streams, one chunk per stream every {PACE_MS} ms from the canned "
         f"server (its own process), medians of {meta['rounds']} interleaved rounds. "
         "ChatNebula opens at most 100 connections (its shared pool); ChatOpenAI up to 1000; "
-        "the raw clients, lc-floor and `ChatNebula, pool N` a pool of N.",
+        "the raw clients, lc-floor and `ChatNebula (pool N)` a pool of N.",
         "",
     ]
     for case, table in results.items():
@@ -346,7 +363,7 @@ def main() -> None:
     else:
         cases = QUICK_CASES if args.quick else FULL_CASES
     names = tuple(args.only.split(",")) if args.only else CONTESTANTS
-    unknown = set(names) - set(CONTESTANTS)
+    unknown = set(names) - {*CONTESTANTS, NEBULA_AIOHTTP}
     if unknown:
         parser.error(f"unknown contestants {sorted(unknown)}; choose from {CONTESTANTS}")
     rounds = args.rounds or (1 if args.quick else 2)
