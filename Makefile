@@ -47,8 +47,11 @@ format:
 type:
 	$(RUN) mypy langchain_nebula
 
+# The per-call/per-chunk benchmark (about 6 minutes), then N concurrent paced streams
+# (about 5 minutes); QUICK=1 runs both as smoke runs (about 2 minutes).
 bench:
-	$(RUN) --group bench python benchmarks/bench.py
+	$(RUN) --group bench python benchmarks/bench.py $(if $(QUICK),--quick)
+	$(RUN) --group bench python benchmarks/paced_streams.py $(if $(QUICK),--quick)
 
 # Mutation testing of the pure modules (configured in setup.cfg; not part of `make test`).
 # A clean run each time: mutmut's cache notices changed source, not changed tests.

@@ -13,7 +13,11 @@ answer is precomputed and cached; a request costs one small ``json.loads``.
   chunk (empty ``choices``) and ``data: [DONE]``. The last user message picks the
   shape with ``key=value`` words: ``chunks=N`` (default 20) and ``chunk_bytes=B``
   (each content delta exactly B bytes; default: a short word, like a token). So
-  ``"chunks=10240 chunk_bytes=1024"`` streams a 10 MiB answer.
+  ``"chunks=10240 chunk_bytes=1024"`` streams a 10 MiB answer. ``pace_ms=P`` paces it
+  like a model generating: the head goes at once, then one content chunk per stream
+  every P ms, the last one together with the finish, usage and ``[DONE]`` events. All
+  paced streams share one clock (as the sequences of an inference server's batch get
+  one token per step): a tick writes the next event of every open stream.
 
 ``POST /v1/embeddings`` answers one ``embedding`` item per input, in order, each a
 fixed pseudo-random float32 vector (``dimensions`` long, default 1024 like
@@ -58,10 +62,12 @@ _MAX_DIMENSIONS = 8192
 _DISTINCT_VECTORS = 64  # vectors repeat after this many inputs
 
 
-def stream_prompt(chunks: int, chunk_bytes: int | None = None) -> str:
+def stream_prompt(chunks: int, chunk_bytes: int | None = None, pace_ms: int | None = None) -> str:
     """The user message that asks the server for a stream of this shape."""
     prompt = f"chunks={chunks}"
-    return f"{prompt} chunk_bytes={chunk_bytes}" if chunk_bytes else prompt
+    if chunk_bytes:
+        prompt += f" chunk_bytes={chunk_bytes}"
+    return f"{prompt} pace_ms={pace_ms}" if pace_ms else prompt
 
 
 def _json(obj: Any) -> bytes:
@@ -115,8 +121,8 @@ def _http_chunk(data: bytes) -> bytes:
 
 
 @functools.lru_cache(maxsize=8)
-def _stream_body(chunks: int, chunk_bytes: int | None) -> bytes:
-    """The whole chunked-encoded SSE body for a stream of this shape."""
+def _stream_pieces(chunks: int, chunk_bytes: int | None) -> tuple[bytes, ...]:
+    """The chunked-encoded SSE body for a stream of this shape, one piece per event."""
     pieces = []
     for index in range(chunks):
         content = "x" * chunk_bytes if chunk_bytes else f"tok{index} "
@@ -130,10 +136,64 @@ def _stream_body(chunks: int, chunk_bytes: int | None) -> bytes:
     pieces.append(_http_chunk(_chunk([], usage=_usage(chunks))))
     pieces.append(_http_chunk(b"data: [DONE]\n\n"))
     pieces.append(b"0\r\n\r\n")
-    return b"".join(pieces)
+    return tuple(pieces)
 
 
-def _stream_shape(request: dict[str, Any]) -> tuple[int, int | None]:
+@functools.lru_cache(maxsize=8)
+def _stream_body(chunks: int, chunk_bytes: int | None) -> bytes:
+    """The whole body at once."""
+    return b"".join(_stream_pieces(chunks, chunk_bytes))
+
+
+@functools.lru_cache(maxsize=8)
+def _paced_writes(chunks: int, chunk_bytes: int | None) -> tuple[bytes, ...]:
+    """The body in one write per tick: a content event each, the last with the rest."""
+    pieces = _stream_pieces(chunks, chunk_bytes)
+    last = max(chunks - 1, 0)
+    return (*pieces[:last], b"".join(pieces[last:]))
+
+
+class _Pacer:
+    """Writes the next piece of every open paced stream once per tick, on one clock."""
+
+    def __init__(self, pace: float) -> None:
+        self.pace = pace
+        # [transport, pieces, next index, close when done]
+        self.streams: list[list[Any]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, transport: asyncio.Transport, pieces: tuple[bytes, ...], close: bool) -> None:
+        self.streams.append([transport, pieces, 0, close])
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick = loop.time()
+        try:
+            while self.streams:
+                tick += self.pace
+                await asyncio.sleep(max(0.0, tick - loop.time()))
+                open_streams = []
+                for stream in self.streams:
+                    transport, pieces, index, close = stream
+                    if transport.is_closing():
+                        continue
+                    transport.write(pieces[index])
+                    stream[2] = index + 1
+                    if index + 1 < len(pieces):
+                        open_streams.append(stream)
+                    elif close:
+                        transport.close()
+                self.streams = open_streams
+        finally:
+            self.task = None
+
+
+_pacers: dict[float, _Pacer] = {}
+
+
+def _stream_shape(request: dict[str, Any]) -> tuple[int, int | None, float | None]:
     messages = request.get("messages") or [{}]
     text = messages[-1].get("content")
     words = (
@@ -143,7 +203,8 @@ def _stream_shape(request: dict[str, Any]) -> tuple[int, int | None]:
     )
     chunks = min(max(int(words.get("chunks", 20)), 0), _MAX_CHUNKS)
     chunk_bytes = min(int(words["chunk_bytes"]), _MAX_BODY) if "chunk_bytes" in words else None
-    return chunks, chunk_bytes
+    pace = int(words["pace_ms"]) / 1000 if "pace_ms" in words else None
+    return chunks, chunk_bytes, pace if pace and pace > 0 else None
 
 
 @functools.lru_cache(maxsize=_DISTINCT_VECTORS * 2)
@@ -272,8 +333,13 @@ class _Connection(asyncio.Protocol):
             self._transport.write(answer)  # megabytes: not copied into one buffer
         elif shape is None:
             self._transport.write(_JSON_HEAD % len(_COMPLETION) + connection + _COMPLETION)
+        elif shape[2] is None:
+            self._transport.write(_SSE_HEAD + connection + _stream_body(*shape[:2]))
         else:
-            self._transport.write(_SSE_HEAD + connection + _stream_body(*shape))
+            self._transport.write(_SSE_HEAD + connection)
+            pacer = _pacers.get(shape[2]) or _pacers.setdefault(shape[2], _Pacer(shape[2]))
+            pacer.add(self._transport, _paced_writes(*shape[:2]), close)
+            return
         if close:
             self._transport.close()
 

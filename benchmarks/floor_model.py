@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -20,32 +20,48 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-__all__ = ["ASYNC_CONNECTIONS", "FloorChatModel", "sse_texts"]
+__all__ = ["ASYNC_CONNECTIONS", "FloorChatModel", "asse_texts", "async_client", "sse_texts"]
 
 # Connections the floors' async clients pool and keep, as ChatNebula's pool does.
 ASYNC_CONNECTIONS = 100
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
 
+def sse_text(line: str) -> str | None:
+    """The content delta of one SSE line ("" for none, ``None`` at ``[DONE]``)."""
+    if not line.startswith("data: "):
+        return ""
+    data = line[6:]
+    if data == "[DONE]":
+        return None
+    choices = json.loads(data)["choices"]
+    return (choices[0]["delta"].get("content") or "") if choices else ""
+
+
 def sse_texts(lines: Iterator[str]) -> Iterator[str]:
     """The content deltas of a chat-completion SSE body, given line by line."""
     for line in lines:
-        if not line.startswith("data: "):
-            continue
-        data = line[6:]
-        if data == "[DONE]":
+        text = sse_text(line)
+        if text is None:
             return
-        choices = json.loads(data)["choices"]
-        if choices and (text := choices[0]["delta"].get("content")):
+        if text:
             yield text
 
 
-def async_client() -> httpx.AsyncClient:
+async def asse_texts(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """``sse_texts`` over async lines."""
+    async for line in lines:
+        text = sse_text(line)
+        if text is None:
+            return
+        if text:
+            yield text
+
+
+def async_client(connections: int = ASYNC_CONNECTIONS) -> httpx.AsyncClient:
     """An async client that keeps as many idle connections as it may open."""
-    limits = httpx.Limits(
-        max_connections=ASYNC_CONNECTIONS, max_keepalive_connections=ASYNC_CONNECTIONS
-    )
-    return httpx.AsyncClient(limits=limits)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0))
 
 
 class FloorChatModel(BaseChatModel):
@@ -54,6 +70,8 @@ class FloorChatModel(BaseChatModel):
     base_url: str
     model_name: str
     api_key: str
+    connections: int = ASYNC_CONNECTIONS
+    """The async pool's size (and the async calls in flight)."""
     _client: httpx.Client = PrivateAttr(default_factory=httpx.Client)
     _async_client: httpx.AsyncClient | None = PrivateAttr(default=None)
     _slots: asyncio.Semaphore | None = PrivateAttr(default=None)
@@ -101,13 +119,17 @@ class FloorChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if self._async_client is None or self._slots is None:
-            self._async_client = async_client()
-            self._slots = asyncio.Semaphore(ASYNC_CONNECTIONS)
-        async with self._slots:
-            response = await self._async_client.post(**self._post_args(messages, stream=False))
+        client, slots = self._async()
+        async with slots:
+            response = await client.post(**self._post_args(messages, stream=False))
         response.raise_for_status()
         return self._result(response.content)
+
+    def _async(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        if self._async_client is None or self._slots is None:
+            self._async_client = async_client(self.connections)
+            self._slots = asyncio.Semaphore(self.connections)
+        return self._async_client, self._slots
 
     def _stream(
         self,
@@ -123,6 +145,26 @@ class FloorChatModel(BaseChatModel):
                 if run_manager:
                     run_manager.on_llm_new_token(text, chunk=chunk)
                 yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        client, _ = self._async()
+        request = client.build_request("POST", **self._post_args(messages, stream=True))
+        response = await client.send(request, stream=True)
+        try:
+            response.raise_for_status()
+            async for text in asse_texts(response.aiter_lines()):
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                if run_manager:
+                    await run_manager.on_llm_new_token(text, chunk=chunk)
+                yield chunk
+        finally:
+            await response.aclose()
 
     def close(self) -> None:
         """Closes the sync client."""

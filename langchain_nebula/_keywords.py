@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import sys
 import warnings
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel
@@ -32,7 +32,11 @@ def field_names(cls: type[BaseModel]) -> frozenset[str]:
 
 
 def move_unknown_keywords(
-    cls: type[BaseModel], values: Any, *, server_fields: Set[str] = frozenset()
+    cls: type[BaseModel],
+    values: Any,
+    *,
+    server_fields: Set[str] = frozenset(),
+    refused: Mapping[str, str] | None = None,
 ) -> Any:
     """Moves keywords that are not fields of ``cls`` into ``model_kwargs``, warning once each.
 
@@ -41,9 +45,14 @@ def move_unknown_keywords(
         values: The raw constructor input (a ``before`` model validator's argument).
         server_fields: Request fields that are meant as they are: no "did you mean"
             hint for them, however close they are to a field's name.
+        refused: Keywords that are refused, each with what to do instead (settings of
+            other integrations that must never go out as request fields).
 
     Returns:
         ``values`` itself when nothing moves, otherwise a new dict.
+
+    Raises:
+        ValueError: For a refused keyword, naming it and what to do instead.
     """
     if not isinstance(values, dict):
         return values
@@ -52,6 +61,10 @@ def move_unknown_keywords(
     unknown = [name for name in values if name not in known and not name.startswith("_")]
     if not unknown:
         return values
+    for name in unknown:
+        if refused and name in refused:
+            msg = f"{cls.__name__} does not take {name!r}: {refused[name]}"
+            raise ValueError(msg)
     values = dict(values)
     extra = dict(values.get("model_kwargs") or {})
     for name in unknown:

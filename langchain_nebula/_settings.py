@@ -53,14 +53,14 @@ class ConnectionSettings(BaseModel):
 
     api_key: SecretStr | None = Field(
         default_factory=secret_from_env(API_KEY_ENV, default=None),
-        validation_alias=AliasChoices("api_key", "nebula_api_key"),
+        validation_alias=AliasChoices("api_key", "nebula_api_key", "openai_api_key"),
         validate_default=True,
     )
     """API key; defaults to the ``NEBULA_API_KEY`` environment variable (see above for
     where that one is sent). Surrounding whitespace is removed."""
     base_url: str = Field(
         default_factory=from_env(BASE_URL_ENV, default=DEFAULT_BASE_URL),
-        validation_alias=AliasChoices("base_url", "nebula_api_base"),
+        validation_alias=AliasChoices("base_url", "nebula_api_base", "openai_api_base"),
     )
     """API root ending in ``/v1``; defaults to ``NEBULA_BASE_URL`` or Nebula's. May not
     carry credentials (``user:pass@``)."""
@@ -103,6 +103,16 @@ class ConnectionSettings(BaseModel):
     _server_fields: ClassVar[frozenset[str]] = frozenset()
     # Request fields the class sets from its own arguments: model_kwargs may not.
     _own_request_fields: ClassVar[frozenset[str]] = frozenset()
+    # Settings of langchain-openai's classes that have no meaning here, and what to do
+    # instead: refused at construction, never sent as request fields.
+    _refused_keywords: ClassVar[Mapping[str, str]] = {
+        "openai_organization": "Nebula has no organizations; drop it",
+        "openai_proxy": "pass http_client=httpx.Client(proxy=...) instead",
+        "tiktoken_model_name": "token counts come from the server (see token_counting)",
+        "use_responses_api": "Nebula serves the Chat Completions API only",
+        "use_previous_response_id": "Nebula serves the Chat Completions API only",
+        "default_query": "put query parameters in base_url",
+    }
 
     @model_validator(mode="before")
     @classmethod
@@ -110,7 +120,9 @@ class ConnectionSettings(BaseModel):
         """Moves keywords that are not fields to ``model_kwargs``, with a warning."""
         if "model_kwargs" not in cls.model_fields:
             return values
-        return move_unknown_keywords(cls, values, server_fields=cls._server_fields)
+        return move_unknown_keywords(
+            cls, values, server_fields=cls._server_fields, refused=cls._refused_keywords
+        )
 
     @field_validator("model_kwargs", mode="after", check_fields=False)
     @classmethod

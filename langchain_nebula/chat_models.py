@@ -25,36 +25,40 @@ from langchain_core.language_models import (
     ModelProfile,
 )
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.block_translators import register_translator
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_core.runnables import Runnable
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    Field,
-    PrivateAttr,
-    SecretStr,
-)
+from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr
 
 from langchain_nebula._http.libraries import AsyncClient, SyncClient, Timeout
 from langchain_nebula._provider import DEFAULT_BASE_URL, PROVIDER
 from langchain_nebula._settings import ConnectionSettings
-from langchain_nebula._structured import structured_output
+from langchain_nebula._structured import (
+    achecked_chunks,
+    checked_chunks,
+    checked_result,
+    structured_output,
+)
 from langchain_nebula._token_counting import ServerTokenizer, TokenCounting
 from langchain_nebula._wire.chunks import stream_parsers
 from langchain_nebula._wire.completions import combine_llm_outputs, map_completion
+from langchain_nebula._wire.content_blocks import translate_content, translate_content_chunk
 from langchain_nebula._wire.model_facts import profile_for
-from langchain_nebula._wire.reasoning import ReasoningMode, ReasoningParser
-from langchain_nebula._wire.request import SAMPLING_FIELDS, SERVER_FIELDS, chat_request
-from langchain_nebula._wire.tools import (
-    StructuredMethod,
-    ToolChoice,
-    ToolLike,
-    format_tools,
-    normalise_tool_choice,
+from langchain_nebula._wire.reasoning import ReasoningParser
+from langchain_nebula._wire.request import (
+    SAMPLING_FIELDS,
+    SERVER_FIELDS,
+    ChatRequest,
+    ReasoningLevel,
+    chat_request,
+    langsmith_params,
 )
+from langchain_nebula._wire.tools import StructuredMethod, ToolChoice, ToolLike, tool_binding
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "ChatNebula"]
+
+register_translator(PROVIDER, translate_content, translate_content_chunk)
 
 _Model = TypeVar("_Model", bound=BaseModel)
 logger = logging.getLogger("langchain_nebula")
@@ -75,23 +79,11 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         Any OpenAI-compatible server (vLLM, llama.cpp, LiteLLM) works too: pass its
         ``base_url``; no key is needed when the server asks for none.
 
-    Key init args — completion params:
-        model: Model id, e.g. ``"meta-llama/Llama-3.3-70B-Instruct"``.
-        temperature: Sampling temperature (0 to 2).
-        max_tokens: Maximum number of tokens to generate.
-        top_p, stop, seed, n, presence_penalty, frequency_penalty: As in OpenAI's API.
-        logprobs, top_logprobs: Return token log-probabilities.
-        model_kwargs: Extra top-level fields for the request body (e.g. ``top_k``).
-        extra_body: Fields merged into the request body last.
-
-    Key init args — client params:
-        api_key: Nebula API key; read from ``NEBULA_API_KEY`` if not passed.
-        base_url: API root; read from ``NEBULA_BASE_URL``, default Nebula's.
-        timeout: Seconds, or an ``httpx.Timeout``. Default: 5 s connect, 600 s read.
-        max_retries: Retries (not attempts) on 408/409/429/5xx, timeouts and
-            connection errors. Default 2.
-        default_headers: Headers sent with every request.
-        http_client, http_async_client: Your own httpx clients.
+    Key init args: ``model``, the sampling fields (``temperature``, ``max_tokens``,
+    ``top_p``, ``stop``, ``seed``, ``n``, penalties, ``logprobs``), ``reasoning``,
+    ``model_kwargs``/``extra_body``, and the connection (``api_key``, ``base_url``,
+    ``timeout``, ``max_retries``, ``default_headers``, your own ``http_client``):
+    each field's documentation below.
 
     Instantiate:
         .. code-block:: python
@@ -111,26 +103,18 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
             for chunk in model.stream("Count to five."):
                 print(chunk.text, end="")
 
-    Async:
-        .. code-block:: python
-
-            await model.ainvoke("Hello")
-
-    Images, tools, structured output, reasoning: see docs/chat.md.
-
-    Token usage:
-        .. code-block:: python
-
-            model.invoke("Hello").usage_metadata
-            # {'input_tokens': 9, 'output_tokens': 8, 'total_tokens': 17}
+    Async (``ainvoke``, ``astream``), images, tools, structured output, reasoning:
+    see docs/chat.md.
     """
 
     model: str = Field(default=DEFAULT_MODEL, validation_alias=AliasChoices("model", "model_name"))
     """Model id, as Nebula lists it. Unknown ids are passed through, never rejected."""
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     """Sampling temperature."""
-    max_tokens: int | None = Field(default=None, ge=1)
-    """Maximum number of tokens to generate."""
+    max_tokens: int | None = Field(
+        default=None, ge=1, validation_alias=AliasChoices("max_tokens", "max_completion_tokens")
+    )
+    """Maximum number of tokens to generate (``max_completion_tokens`` is accepted too)."""
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     """Nucleus sampling probability mass."""
     stop: list[str] | str | None = Field(
@@ -172,6 +156,18 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
     in tags (DeepSeek-R1 family, QwQ, Qwen3), the text before a ``</think>``;
     ``"think_tags"`` applies that last rule to every model; ``"field"`` reads only the
     fields; ``"none"`` leaves the reply exactly as sent. See docs/chat.md."""
+    reasoning: bool | ReasoningLevel | None = Field(
+        default=None, validation_alias=AliasChoices("reasoning", "reasoning_effort")
+    )
+    """Turn a reasoning model's thinking on (``True`` or a level: ``"low"``,
+    ``"medium"``, ``"high"``) or off (``False``); ``None`` (default) leaves the server's
+    default. Mapped per model family (see docs/chat.md); a model that cannot switch
+    raises ``ValueError`` before any request. ``reasoning_effort`` is accepted too, at
+    construction and per call."""
+    disabled_params: dict[str, Any] | None = None
+    """Request fields never to send, as in ``ChatOpenAI``: ``{"parallel_tool_calls":
+    None}`` drops the field whatever sets it; ``{"tool_choice": ["required"]}`` drops
+    only those values. For servers that reject a field this package would send."""
     reasoning_in_history: bool = False
     """Send earlier AI messages' reasoning back as ``reasoning_content`` (for servers
     that require it); by default reasoning is not sent back."""
@@ -196,6 +192,7 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
             base_url: str = ...,
             temperature: float | None = ...,
             max_tokens: int | None = ...,
+            max_completion_tokens: int | None = ...,
             top_p: float | None = ...,
             stop: list[str] | str | None = ...,
             seed: int | None = ...,
@@ -216,6 +213,9 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
             extra_body: dict[str, Any] | None = ...,
             default_headers: dict[str, str] | None = ...,
             reasoning_parser: ReasoningParser = ...,
+            reasoning: bool | ReasoningLevel | None = ...,
+            reasoning_effort: bool | ReasoningLevel | None = ...,
+            disabled_params: dict[str, Any] | None = ...,
             reasoning_in_history: bool = ...,
             token_counting: TokenCounting = ...,
             http_client: SyncClient | None = ...,
@@ -236,6 +236,8 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
             model_name: str = ...,
             nebula_api_key: str | SecretStr | None = ...,
             nebula_api_base: str = ...,
+            openai_api_key: str | SecretStr | None = ...,
+            openai_api_base: str = ...,
             request_timeout: float | Timeout | None = ...,
             stop_sequences: list[str] | str | None = ...,
         ) -> None: ...
@@ -268,23 +270,7 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         return self._default_params
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = LangSmithParams(
-            ls_provider=PROVIDER,
-            ls_model_name=kwargs.get("model") or self.model,
-            ls_model_type="chat",
-        )
-        temperature = kwargs.get("temperature", self.temperature)
-        if temperature is not None:
-            params["ls_temperature"] = temperature
-        max_tokens = kwargs.get("max_tokens", self.max_tokens)
-        if max_tokens is not None:
-            params["ls_max_tokens"] = max_tokens
-        stop_sequences = stop or kwargs.get("stop") or self.stop
-        if stop_sequences:
-            params["ls_stop"] = (
-                [stop_sequences] if isinstance(stop_sequences, str) else stop_sequences
-            )
-        return params
+        return langsmith_params(self._default_params, stop, kwargs)
 
     def bind_tools(
         self,
@@ -312,17 +298,11 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
             A runnable that returns an ``AIMessage`` whose ``tool_calls`` are parsed.
 
         Raises:
-            ValueError: If ``tool_choice`` names no bound tool or has an unknown form.
-
+            ValueError: If ``tool_choice`` names no bound tool or has an unknown form, or
+                a tool is a provider's built-in tool (``{"type": "web_search"}``).
         """
-        formatted = format_tools(tools, strict=strict)
-        names = [tool["function"]["name"] for tool in formatted]
-        choice = normalise_tool_choice(tool_choice, names)
-        if choice is not None:
-            kwargs["tool_choice"] = choice
-        if parallel_tool_calls is not None:
-            kwargs["parallel_tool_calls"] = parallel_tool_calls
-        return super().bind(tools=formatted, **kwargs)
+        binding = tool_binding(tools, tool_choice, strict, parallel_tool_calls)
+        return super().bind(**binding, **kwargs)
 
     @overload
     def with_structured_output(
@@ -367,7 +347,9 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
                 schema) or ``"json_mode"`` (``response_format: json_object``; the
                 prompt must describe the schema).
             strict: Ask the server to follow the schema exactly; sent only when set.
-            **kwargs: Other request fields to bind.
+            **kwargs: Other request fields to bind; ``tools=[...]`` (with
+                ``json_schema``/``json_mode``) binds tools too: a reply calling them
+                parses to ``None``.
 
         Returns:
             A runnable producing the parsed object (or the ``include_raw`` dict).
@@ -421,7 +403,7 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         kwargs: dict[str, Any],
         *,
         stream: bool,
-    ) -> tuple[bytes, ReasoningMode]:
+    ) -> ChatRequest:
         return chat_request(
             self._default_params,
             messages,
@@ -432,6 +414,8 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
             extra_body=self.extra_body,
             reasoning_in_history=self.reasoning_in_history,
             reasoning_parser=self.reasoning_parser,
+            reasoning=self.reasoning,
+            disabled_params=self.disabled_params,
         )
 
     def _resolve_model_profile(self) -> ModelProfile | None:
@@ -444,9 +428,12 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body, mode = self._request_body(messages, stop, kwargs, stream=False)
-        data, headers = self.nebula_client().post_json(_CHAT_PATH, body)
-        return map_completion(data, mode, headers if self.include_response_headers else None)
+        request = self._request_body(messages, stop, kwargs, stream=False)
+        data, headers = self.nebula_client().post_json(_CHAT_PATH, request.body)
+        result = map_completion(
+            data, request.mode, headers if self.include_response_headers else None
+        )
+        return checked_result(result, request)
 
     async def _agenerate(
         self,
@@ -455,9 +442,12 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body, mode = self._request_body(messages, stop, kwargs, stream=False)
-        data, headers = await self.nebula_client().apost_json(_CHAT_PATH, body)
-        return map_completion(data, mode, headers if self.include_response_headers else None)
+        request = self._request_body(messages, stop, kwargs, stream=False)
+        data, headers = await self.nebula_client().apost_json(_CHAT_PATH, request.body)
+        result = map_completion(
+            data, request.mode, headers if self.include_response_headers else None
+        )
+        return checked_result(result, request)
 
     def _stream(
         self,
@@ -466,13 +456,18 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        body, mode = self._request_body(messages, stop, kwargs, stream=True)
+        request = self._request_body(messages, stop, kwargs, stream=True)
         client = self.nebula_client()
-        chunks = client.stream_events(
-            _CHAT_PATH,
-            body,
-            stream_parsers(mode, client.redactor, keep_headers=self.include_response_headers),
-            stall=self.stream_chunk_timeout,
+        chunks = checked_chunks(
+            client.stream_events(
+                _CHAT_PATH,
+                request.body,
+                stream_parsers(
+                    request.mode, client.redactor, keep_headers=self.include_response_headers
+                ),
+                stall=self.stream_chunk_timeout,
+            ),
+            request,
         )
         for chunk in chunks:
             if run_manager:
@@ -486,13 +481,18 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        body, mode = self._request_body(messages, stop, kwargs, stream=True)
+        request = self._request_body(messages, stop, kwargs, stream=True)
         client = self.nebula_client()
-        chunks = client.astream_events(
-            _CHAT_PATH,
-            body,
-            stream_parsers(mode, client.redactor, keep_headers=self.include_response_headers),
-            stall=self.stream_chunk_timeout,
+        chunks = achecked_chunks(
+            client.astream_events(
+                _CHAT_PATH,
+                request.body,
+                stream_parsers(
+                    request.mode, client.redactor, keep_headers=self.include_response_headers
+                ),
+                stall=self.stream_chunk_timeout,
+            ),
+            request,
         )
         async for chunk in chunks:
             if run_manager:

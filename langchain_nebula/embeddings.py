@@ -163,6 +163,8 @@ class NebulaEmbeddings(ConnectionSettings, Embeddings, Serializable):
             model_name: str = ...,
             nebula_api_key: str | SecretStr | None = ...,
             nebula_api_base: str = ...,
+            openai_api_key: str | SecretStr | None = ...,
+            openai_api_base: str = ...,
             request_timeout: float | Timeout | None = ...,
         ) -> None: ...
 

@@ -23,6 +23,9 @@ which carries what the server said::
         │                               stream, ``total_timeout``            (retried)
         └── NebulaConnectionError       refused, reset, DNS, TLS              (retried)
 
+    langchain_core.exceptions.OutputParserException
+    └── NebulaRefusalError             the model refused to give structured output
+
 Whether an error is retried is its ``retryable`` attribute, set here where the failure
 is classified; the transport only reads it. Nothing here performs I/O: the transport
 hands over a status, headers and body bytes and gets a typed error back, with the API
@@ -48,6 +51,7 @@ from langchain_core.exceptions import (
     ModelPermissionDeniedError,
     ModelRateLimitError,
     ModelTimeoutError,
+    OutputParserException,
 )
 
 from langchain_nebula._provider import NEBULA_HOSTS, PROVIDER_NAME
@@ -72,6 +76,7 @@ __all__ = [
     "NebulaNotFoundError",
     "NebulaPermissionDeniedError",
     "NebulaRateLimitError",
+    "NebulaRefusalError",
     "NebulaResponseError",
     "NebulaServerError",
     "NebulaStreamError",
@@ -218,6 +223,21 @@ class NebulaConnectionError(NebulaError, ModelConnectionError):
     """The server could not be reached or dropped the connection."""
 
     retryable_by_default = True
+
+
+class NebulaRefusalError(OutputParserException):
+    """The model refused to answer in the requested structure (``message.refusal``).
+
+    Attributes:
+        refusal: The model's refusal, as it gave it.
+    """
+
+    def __init__(self, refusal: str) -> None:
+        self.refusal = refusal
+        super().__init__(f"the model refused to answer: {refusal}", llm_output=refusal)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.refusal,))
 
 
 # -- what the words mean ---------------------------------------------------------------

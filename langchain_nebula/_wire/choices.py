@@ -54,14 +54,19 @@ def map_usage(usage: Mapping[str, Any]) -> UsageMetadata:
         total_tokens=token_count(total) if total is not None else input_tokens + output_tokens,
     )
     prompt_details = usage.get("prompt_tokens_details")
-    if isinstance(prompt_details, Mapping):
-        input_details = InputTokenDetails()
-        if (cached := prompt_details.get("cached_tokens")) is not None:
-            input_details["cache_read"] = token_count(cached)
-        if (audio := prompt_details.get("audio_tokens")) is not None:
-            input_details["audio"] = token_count(audio)
-        if input_details:
-            result["input_token_details"] = input_details
+    prompt_details = prompt_details if isinstance(prompt_details, Mapping) else {}
+    input_details = InputTokenDetails()
+    # OpenAI's cached_tokens; Anthropic's names, as LiteLLM passes them on, top level.
+    cached = prompt_details.get("cached_tokens", usage.get("cache_read_input_tokens"))
+    if cached is not None:
+        input_details["cache_read"] = token_count(cached)
+    created = prompt_details.get("cache_creation_tokens", usage.get("cache_creation_input_tokens"))
+    if created is not None:
+        input_details["cache_creation"] = token_count(created)
+    if (audio := prompt_details.get("audio_tokens")) is not None:
+        input_details["audio"] = token_count(audio)
+    if input_details:
+        result["input_token_details"] = input_details
     completion_details = usage.get("completion_tokens_details")
     if isinstance(completion_details, Mapping):
         output_details = OutputTokenDetails()
@@ -179,9 +184,17 @@ def _parse_arguments(arguments: Any) -> tuple[dict[str, Any], str | None]:
 
 
 def response_metadata(
-    body: Mapping[str, Any], finish_reason: Any, headers: Mapping[str, str] | None = None
+    body: Mapping[str, Any],
+    finish_reason: Any,
+    headers: Mapping[str, str] | None = None,
+    choice: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The metadata both invoke and the final stream chunk report."""
+    """The metadata both invoke and the final stream chunk report.
+
+    Besides the finish reason, model and id: the ``system_fingerprint`` and
+    ``service_tier`` when sent, and vLLM's ``stop_reason`` (the stop string or token
+    that ended the reply) from the choice.
+    """
     metadata: dict[str, Any] = {
         "finish_reason": finish_reason,
         "model_name": body.get("model"),
@@ -190,6 +203,10 @@ def response_metadata(
     }
     if (fingerprint := body.get("system_fingerprint")) is not None:
         metadata["system_fingerprint"] = fingerprint
+    if (tier := body.get("service_tier")) is not None:
+        metadata["service_tier"] = tier
+    if choice is not None and (stop_reason := choice.get("stop_reason")) is not None:
+        metadata["stop_reason"] = stop_reason
     if headers is not None:
         metadata["headers"] = dict(headers)
     return metadata

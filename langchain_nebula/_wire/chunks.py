@@ -248,7 +248,9 @@ class StreamParser:
             if text_chunk is None or text_chunk.message_id != self._id:
                 text_chunk = self._text_chunk = TextChunks(self._id)
             return text_chunk(content)
-        metadata: dict[str, Any] = response_metadata(event, finish_reason) if finish_reason else {}
+        metadata: dict[str, Any] = (
+            response_metadata(event, finish_reason, choice=choice) if finish_reason else {}
+        )
         if unfinished:
             metadata["reasoning_unfinished"] = True
         if logprobs is not None:

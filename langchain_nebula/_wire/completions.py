@@ -115,7 +115,7 @@ def _map_choice(
     read = message_text(message.get("content"), where)
     field = reasoning_field(message)
     reasoning, content, unfinished = split_content(read.text, field, mode, finish_reason)
-    metadata = response_metadata(body, finish_reason, headers)
+    metadata = response_metadata(body, finish_reason, headers, choice)
     if unfinished:
         metadata["reasoning_unfinished"] = True
     generation_info: dict[str, Any] = {"finish_reason": finish_reason}
@@ -150,15 +150,27 @@ def _map_choice(
 def combine_llm_outputs(llm_outputs: list[dict[str, Any] | None], model: str) -> dict[str, Any]:
     """Joins the ``llm_output`` of several results (a batch): the model, summed usage."""
     combined: dict[str, Any] = {"model_name": model}
-    totals: dict[str, int] = {}
+    totals: dict[str, Any] = {}
     for output in llm_outputs:
         if not output:
             continue
         combined["model_name"] = output.get("model_name") or combined["model_name"]
         usage = output.get("token_usage")
-        for key, value in usage.items() if isinstance(usage, Mapping) else ():
-            if not isinstance(value, Mapping | list | None):
-                totals[key] = totals.get(key, 0) + token_count(value)
+        if isinstance(usage, Mapping):
+            _add_counts(totals, usage)
     if totals:
         combined["token_usage"] = totals
     return combined
+
+
+def _add_counts(totals: dict[str, Any], usage: Mapping[str, Any]) -> None:
+    """Adds ``usage``'s counts into ``totals``, nested details (``*_details``) included."""
+    for key, value in usage.items():
+        if isinstance(value, Mapping):
+            nested = totals.get(key)
+            if not isinstance(nested, dict):
+                nested = totals[key] = {}
+            _add_counts(nested, value)
+        elif not isinstance(value, list | None):
+            previous = totals.get(key, 0)
+            totals[key] = (previous if isinstance(previous, int) else 0) + token_count(value)

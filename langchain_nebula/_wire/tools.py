@@ -13,7 +13,13 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
-__all__ = ["ToolLike", "format_tools", "json_schema_format", "normalise_tool_choice"]
+__all__ = [
+    "ToolLike",
+    "format_tools",
+    "json_schema_format",
+    "normalise_tool_choice",
+    "tool_binding",
+]
 
 ToolLike = Mapping[str, Any] | type | Callable[..., Any] | BaseTool
 ToolChoice = str | bool | Mapping[str, Any] | None
@@ -23,8 +29,46 @@ _PLAIN_CHOICES = frozenset({"auto", "none", "required"})
 
 
 def format_tools(tools: Sequence[ToolLike], *, strict: bool | None) -> list[dict[str, Any]]:
-    """Converts anything LangChain accepts as a tool to an OpenAI tool definition."""
+    """Converts anything LangChain accepts as a tool to an OpenAI tool definition.
+
+    Raises:
+        ValueError: For a provider's built-in tool (``{"type": "web_search"}``, say):
+            Chat Completions servers run only the functions you define.
+    """
+    for position, tool in enumerate(tools):
+        if isinstance(tool, Mapping) and _is_builtin(tool):
+            msg = (
+                f"tools[{position}] is a built-in tool of type {tool.get('type')!r}, which "
+                "OpenAI-compatible Chat Completions servers do not run; pass a function, "
+                "a Pydantic model or a {'type': 'function', 'function': {...}} tool"
+            )
+            raise ValueError(msg)
     return [convert_to_openai_tool(tool, strict=strict) for tool in tools]
+
+
+def _is_builtin(tool: Mapping[str, Any]) -> bool:
+    kind = tool.get("type")
+    if kind == "function" or kind is None:
+        return False
+    # A JSON schema ({"type": "object", "title": ...}) is a tool's parameters, not a type.
+    return not ("properties" in tool or "title" in tool or kind == "object")
+
+
+def tool_binding(
+    tools: Sequence[ToolLike],
+    tool_choice: ToolChoice,
+    strict: bool | None,
+    parallel_tool_calls: bool | None,
+) -> dict[str, Any]:
+    """The request fields ``bind_tools`` binds: tools, and the choice fields when set."""
+    formatted = format_tools(tools, strict=strict)
+    binding: dict[str, Any] = {"tools": formatted}
+    choice = normalise_tool_choice(tool_choice, [tool["function"]["name"] for tool in formatted])
+    if choice is not None:
+        binding["tool_choice"] = choice
+    if parallel_tool_calls is not None:
+        binding["parallel_tool_calls"] = parallel_tool_calls
+    return binding
 
 
 def _named(name: str) -> dict[str, Any]:

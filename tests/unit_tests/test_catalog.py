@@ -63,7 +63,14 @@ def test_a_new_model_gets_a_correct_profile_from_the_catalog(server: ScriptedSer
     models = {m.id: m for m in list_models(url=f"{server.base_url}/serverless/models")}
     fresh = models["vendor/released-next-month"]
     model = ChatNebula(model=fresh.id, profile=fresh.profile())
-    assert model.profile == {"max_input_tokens": 65536}
+    assert model.profile == {
+        "text_inputs": True,
+        "text_outputs": True,
+        "tool_calling": True,
+        "tool_choice": True,
+        "structured_output": True,
+        "max_input_tokens": 65536,
+    }
     assert models["Qwen/Qwen2.5-VL-7B-Instruct"].profile()["image_inputs"] is True
     reasoner = models["deepseek-ai/DeepSeek-R1-Distill-Llama-70B"].profile()
     assert reasoner["reasoning_output"] is True
@@ -135,7 +142,7 @@ def test_a_llamacpp_listing_gives_the_loaded_context(server: ScriptedServer) -> 
     )
     entry = list_models(url=f"{server.base_url}/models", api_key=None)[0]
     assert entry.context_length == 8192
-    assert entry.profile() == {"max_input_tokens": 8192}
+    assert entry.profile()["max_input_tokens"] == 8192
 
 
 def test_embedding_models_are_marked(server: ScriptedServer) -> None:

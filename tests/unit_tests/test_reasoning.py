@@ -262,8 +262,14 @@ def test_known_models_have_profiles(model: str, expected: dict[str, Any]) -> Non
     assert {k: profile.get(k) for k in expected} == expected
 
 
-def test_unknown_models_are_accepted_with_no_profile() -> None:
-    assert ChatNebula(model="someone/brand-new-model").profile is None
+def test_unknown_models_get_what_any_openai_compatible_server_supports() -> None:
+    assert ChatNebula(model="someone/brand-new-model").profile == {
+        "text_inputs": True,
+        "text_outputs": True,
+        "tool_calling": True,
+        "tool_choice": True,
+        "structured_output": True,
+    }
 
 
 # -- property: tag splitting does not depend on where the stream is cut ----------------

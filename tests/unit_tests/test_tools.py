@@ -277,14 +277,43 @@ def test_include_raw_never_raises_on_a_bad_reply(
     assert isinstance(result["raw"], AIMessage)
 
 
-def test_function_calling_without_a_call_parses_to_none(
+def test_function_calling_without_a_call_raises_with_the_text(
     server: ScriptedServer, make_model: Make
 ) -> None:
-    # LangChain's tool parsers return None when the model made no call; we keep that.
+    # LangChain's tool parsers return None when the model made no call: never silently.
     server.reply_json(completion("I would rather chat."))
-    assert (
-        make_model().with_structured_output(Weather, method="function_calling").invoke("?") is None
+    model = make_model().with_structured_output(Weather, method="function_calling")
+    with pytest.raises(OutputParserException, match="instead of calling the schema's tool") as info:
+        model.invoke("?")
+    assert info.value.llm_output == "I would rather chat."
+
+
+def test_function_calling_without_a_call_is_the_parsing_error_with_include_raw(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    server.reply_json(completion("I would rather chat."))
+    model = make_model().with_structured_output(
+        Weather, method="function_calling", include_raw=True
     )
+    out = model.invoke("?")
+    assert out["parsed"] is None
+    assert isinstance(out["parsing_error"], OutputParserException)
+    assert out["raw"].content == "I would rather chat."
+
+
+def test_function_calling_asks_for_one_call(server: ScriptedServer, make_model: Make) -> None:
+    server.reply_json(tool_call_completion("Weather", '{"city": "Rome", "celsius": 2}'))
+    make_model().with_structured_output(Weather, method="function_calling").invoke("?")
+    assert server.requests[0].json["parallel_tool_calls"] is False
+
+
+def test_disabled_parallel_tool_calls_are_not_asked_for(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    server.reply_json(tool_call_completion("Weather", '{"city": "Rome", "celsius": 2}'))
+    model = make_model(disabled_params={"parallel_tool_calls": None})
+    model.with_structured_output(Weather, method="function_calling").invoke("?")
+    assert "parallel_tool_calls" not in server.requests[0].json
 
 
 def test_include_raw_returns_parsed_and_raw_on_success(
