@@ -83,7 +83,8 @@ def test_each_check_sends_one_small_request_in_its_form(server: ScriptedServer) 
     image = chats[4]["messages"][0]["content"][1]
     assert image["type"] == "image_url"
     assert image["image_url"]["url"].startswith("data:image/png;base64,")
-    assert "tools" not in chats[5] and "response_format" not in chats[5]
+    assert "tools" not in chats[5]
+    assert "response_format" not in chats[5]
     listing = server.requests[6]
     assert (listing.method, listing.path) == ("GET", "/v1/models")
     assert len(server.requests) == 7
