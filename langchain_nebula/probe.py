@@ -73,6 +73,7 @@ __all__ = [
     "main",
     "probe",
     "probe_report",
+    "tiny_png",
 ]
 
 CheckGroup = Literal["tools", "json_schema", "image", "reasoning", "context"]
@@ -126,6 +127,11 @@ def tiny_png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (200, 
 
     Returns:
         The PNG file's bytes.
+
+    Example:
+        .. code-block:: python
+
+            image_data = base64.b64encode(tiny_png(64, 48)).decode()
     """
 
     def chunk(kind: bytes, data: bytes) -> bytes:

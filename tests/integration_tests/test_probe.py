@@ -37,6 +37,8 @@ def test_the_local_server_reports_its_short_model_id(local_base_url: str) -> Non
     assert reply.response_metadata["model_name"] == LOCAL_MODEL
 
 
+# Seven requests of up to 48 tokens from a 135M model on two shared cores.
+@pytest.mark.timeout(360)
 def test_llama_cpp_with_the_tool_template_does_tools_and_json_schema_not_images(
     local_base_url: str,
 ) -> None:
@@ -52,6 +54,8 @@ def test_llama_cpp_with_the_tool_template_does_tools_and_json_schema_not_images(
     assert 800 < report.total_tokens < 2000
 
 
+# Seven requests of up to 48 tokens from a 135M model on two shared cores.
+@pytest.mark.timeout(360)
 async def test_the_async_probe_finds_the_same_on_llama_cpp(local_base_url: str) -> None:
     report = await aprobe_report(LOCAL_MODEL, base_url=local_base_url, api_key=None)
 
@@ -87,6 +91,8 @@ def test_a_thinker_in_tags_is_found_on_llama_cpp(local_base_url: str) -> None:
     assert report.reasoning_form is not None
 
 
+# Seven requests of up to 48 tokens from a 135M model on two shared cores.
+@pytest.mark.timeout(360)
 def test_litellm_passes_tools_and_json_schema_through_and_publishes_the_context(
     litellm_base_url: str,
 ) -> None:
@@ -102,6 +108,9 @@ def test_litellm_passes_tools_and_json_schema_through_and_publishes_the_context(
     }
     assert report.catalog_entry is not None
     assert report.catalog_entry.id == TEXT_MODEL
+    assert report.requests == 7
+    assert 800 < report.total_tokens < 2000
+    print(report.describe())  # the figures docs/models.md quotes
 
 
 def test_litellm_moves_think_tags_into_a_field_and_lists_the_output_cap(
