@@ -38,7 +38,8 @@ from langchain_nebula._http.decoding import DEFAULT_MAX_RESPONSE_BYTES
 from langchain_nebula._http.libraries import AsyncClient, SyncClient, Timeout
 from langchain_nebula._http.pools import DEFAULT_MAX_CONNECTIONS
 from langchain_nebula._keywords import move_unknown_keywords
-from langchain_nebula._provider import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+from langchain_nebula._provider import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DISTRIBUTION
+from langchain_nebula._version import __version__
 
 __all__ = ["ConnectionSettings"]
 
@@ -144,6 +145,15 @@ class ConnectionSettings(BaseModel):
             )
             raise ValueError(msg)
         return value
+
+    @model_validator(mode="after")
+    def _set_nebula_version(self) -> Self:
+        # Chat models record package versions in metadata["lc_versions"] for tracing,
+        # as langchain-core and its partner packages do; embeddings have no metadata.
+        add_version = getattr(self, "_add_version", None)
+        if add_version is not None:
+            add_version(DISTRIBUTION, __version__)
+        return self
 
     @model_validator(mode="after")
     def _check_connection(self) -> Self:
