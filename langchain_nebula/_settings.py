@@ -36,8 +36,10 @@ from langchain_nebula._http.client import (
 )
 from langchain_nebula._http.decoding import DEFAULT_MAX_RESPONSE_BYTES
 from langchain_nebula._http.libraries import AsyncClient, SyncClient, Timeout
+from langchain_nebula._http.pools import DEFAULT_MAX_CONNECTIONS
 from langchain_nebula._keywords import move_unknown_keywords
-from langchain_nebula._provider import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+from langchain_nebula._provider import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DISTRIBUTION
+from langchain_nebula._version import __version__
 
 __all__ = ["ConnectionSettings"]
 
@@ -75,6 +77,13 @@ class ConnectionSettings(BaseModel):
     total_timeout: float | None = Field(default=None, gt=0)
     """Seconds the whole call may take, all attempts and waits included; no limit by
     default."""
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1)
+    """Streams open at once through the shared pools (one per process for sync calls,
+    per event loop for async ones) before the next waits for a connection. A stream
+    holds its connection for the whole reply, so a server streaming to N users at once
+    wants at least N. Default 1000, as ``ChatOpenAI``'s. Short calls (invoke, batches,
+    embeddings) share a pool of their own of at most 100 (or this, if lower), which
+    serves bursts faster. Not used with your own ``http_client``."""
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024)
     """The largest response body accepted, after decompression (and the largest single
     stream event); a larger one raises ``NebulaResponseError``. Default 64 MiB."""
@@ -136,6 +145,15 @@ class ConnectionSettings(BaseModel):
             )
             raise ValueError(msg)
         return value
+
+    @model_validator(mode="after")
+    def _set_nebula_version(self) -> Self:
+        # Chat models record package versions in metadata["lc_versions"] for tracing,
+        # as langchain-core and its partner packages do; embeddings have no metadata.
+        add_version = getattr(self, "_add_version", None)
+        if add_version is not None:
+            add_version(DISTRIBUTION, __version__)
+        return self
 
     @model_validator(mode="after")
     def _check_connection(self) -> Self:
@@ -216,6 +234,7 @@ class ConnectionSettings(BaseModel):
             self.max_retries,
             self.total_timeout,
             self.max_response_bytes,
+            self.max_connections,
             tuple(headers.items()) if headers else None,
             self.http_client,
             self.http_async_client,
@@ -232,6 +251,7 @@ class ConnectionSettings(BaseModel):
             total_timeout=self.total_timeout,
             max_retries=self.max_retries,
             max_response_bytes=self.max_response_bytes,
+            max_connections=self.max_connections,
             headers=headers,
             http_client=self.http_client,
             http_async_client=self.http_async_client,

@@ -180,10 +180,8 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
     _tokenizer: ServerTokenizer = PrivateAttr(default_factory=ServerTokenizer)
 
     if TYPE_CHECKING:
-        # What type checkers see. Pydantic's synthesized signature would type api_key
-        # as SecretStr only and hide the legacy spellings; validation takes a plain
-        # str and both names. tests/unit_tests/test_typing.py keeps it in step with
-        # the fields.
+        # What type checkers see: api_key as a plain str too, and the legacy names
+        # (pydantic's signature hides both). test_typing.py keeps it in step.
         def __init__(
             self,
             *,
@@ -205,6 +203,7 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
             max_retries: int = ...,
             total_timeout: float | None = ...,
             max_response_bytes: int = ...,
+            max_connections: int = ...,
             streaming: bool = ...,
             stream_usage: bool = ...,
             stream_chunk_timeout: float | None = ...,

@@ -156,6 +156,7 @@ class NebulaEmbeddings(ConnectionSettings, Embeddings, Serializable):
             max_retries: int = ...,
             total_timeout: float | None = ...,
             max_response_bytes: int = ...,
+            max_connections: int = ...,
             default_headers: dict[str, str] | None = ...,
             http_client: SyncClient | None = ...,
             http_async_client: AsyncClient | None = ...,

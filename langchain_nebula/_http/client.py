@@ -23,7 +23,13 @@ from pydantic import SecretStr
 
 from langchain_nebula._http.endpoint import Endpoint
 from langchain_nebula._http.libraries import AsyncClient, SyncClient, Timeout
-from langchain_nebula._http.pools import ClientConfig, async_client, sync_client
+from langchain_nebula._http.pools import (
+    CALL_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS,
+    ClientConfig,
+    async_client,
+    sync_client,
+)
 from langchain_nebula._http.retry import RetryPolicy
 from langchain_nebula._http.timeouts import Timeouts
 from langchain_nebula._http.transport import (
@@ -152,6 +158,8 @@ class NebulaClient:
         max_retries: Retries after the first attempt.
         max_response_bytes: The largest decoded body (and stream event) accepted.
         headers: Headers sent with every request.
+        max_connections: The most connections open at once for streams (short calls
+            share a pool of at most ``CALL_CONNECTIONS``).
         http_client: The user's sync client, or ``None`` for the pooled one.
         http_async_client: The user's async client, or ``None`` for the pooled one.
 
@@ -161,7 +169,7 @@ class NebulaClient:
     """
 
     __slots__ = (
-        "_config",
+        "_calls",
         "_endpoints",
         "_headers",
         "_http_async_client",
@@ -170,6 +178,7 @@ class NebulaClient:
         "_key_is_explicit",
         "_max_response_bytes",
         "_retry",
+        "_streams",
         "_timeouts",
         "base_url",
         "redactor",
@@ -186,6 +195,7 @@ class NebulaClient:
         max_retries: int,
         max_response_bytes: int,
         headers: Mapping[str, str] | None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         http_client: SyncClient | None,
         http_async_client: AsyncClient | None,
     ) -> None:
@@ -200,7 +210,9 @@ class NebulaClient:
         self._retry = RetryPolicy(max_retries=max_retries, total_timeout=total_timeout)
         own_client = http_client is not None or http_async_client is not None
         self._timeouts = Timeouts.from_settings(timeout, total=total_timeout, own_client=own_client)
-        self._config = ClientConfig(timeout=self._timeouts.waits)
+        waits = self._timeouts.waits
+        self._calls = ClientConfig(waits, max_connections=min(max_connections, CALL_CONNECTIONS))
+        self._streams = ClientConfig(waits, max_connections=max_connections)
         self._max_response_bytes = max_response_bytes
         self._http_client = http_client
         self._http_async_client = http_async_client
@@ -217,21 +229,23 @@ class NebulaClient:
         Returns:
             The JSON object answered, and the response headers.
         """
-        return send_json(self._sync(), self._endpoint(target, "POST", None), body)
+        return send_json(self._sync(self._calls), self._endpoint(target, "POST", None), body)
 
     async def apost_json(
         self, target: str, body: bytes
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
         """Async ``post_json``."""
-        return await asend_json(self._async(), self._endpoint(target, "POST", None), body)
+        return await asend_json(
+            self._async(self._calls), self._endpoint(target, "POST", None), body
+        )
 
     def get_json(self, target: str) -> tuple[dict[str, Any], Mapping[str, str]]:
         """GETs ``target``; returns the JSON object answered and the response headers."""
-        return send_json(self._sync(), self._endpoint(target, "GET", None), b"")
+        return send_json(self._sync(self._calls), self._endpoint(target, "GET", None), b"")
 
     async def aget_json(self, target: str) -> tuple[dict[str, Any], Mapping[str, str]]:
         """Async ``get_json``."""
-        return await asend_json(self._async(), self._endpoint(target, "GET", None), b"")
+        return await asend_json(self._async(self._calls), self._endpoint(target, "GET", None), b"")
 
     def stream_events(
         self,
@@ -249,7 +263,9 @@ class NebulaClient:
             new_parser: Makes a parser from the response headers, once per attempt.
             stall: Seconds the stream may go without an event, or ``None``.
         """
-        return stream_events(self._sync(), self._endpoint(target, "POST", stall), body, new_parser)
+        return stream_events(
+            self._sync(self._streams), self._endpoint(target, "POST", stall), body, new_parser
+        )
 
     def astream_events(
         self,
@@ -261,7 +277,7 @@ class NebulaClient:
     ) -> AsyncIterator[T]:
         """Async ``stream_events``."""
         return astream_events(
-            self._async(), self._endpoint(target, "POST", stall), body, new_parser
+            self._async(self._streams), self._endpoint(target, "POST", stall), body, new_parser
         )
 
     def url(self, target: str) -> str:
@@ -270,11 +286,11 @@ class NebulaClient:
 
     # -- what the calls need ----------------------------------------------------------
 
-    def _sync(self) -> SyncClient:
-        return self._http_client or sync_client(self._config)
+    def _sync(self, config: ClientConfig) -> SyncClient:
+        return self._http_client or sync_client(config)
 
-    def _async(self) -> AsyncClient:
-        return self._http_async_client or async_client(self._config)
+    def _async(self, config: ClientConfig) -> AsyncClient:
+        return self._http_async_client or async_client(config)
 
     def _endpoint(self, target: str, method: str, stall: float | None) -> Endpoint:
         """The endpoint for ``target``, built on first use.

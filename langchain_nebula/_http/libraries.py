@@ -67,7 +67,13 @@ REMOTE_PROTOCOL_ERRORS = _each("RemoteProtocolError")
 LOCAL_ERRORS = (*_each("LocalProtocolError"), *_each("UnsupportedProtocol"), *_each("InvalidURL"))
 
 
+_HTTPX_TYPES = (httpx.Client, httpx.AsyncClient, httpx.Request, httpx.Response)
+
+
 def library_of(thing: Any) -> ModuleType:
-    """The library a client, request or response comes from (httpx or httpx2)."""
-    module = type(thing).__module__.partition(".")[0]
-    return httpx if module == "httpx" else http
+    """The library a client, request or response comes from (httpx or httpx2).
+
+    Decided by type, not module name, so a subclass defined elsewhere (an
+    ``httpx.AsyncClient`` over aiohttp, a user's own ``httpx.Client``) is its base's.
+    """
+    return httpx if isinstance(thing, _HTTPX_TYPES) else http

@@ -8,11 +8,12 @@ the event completes, if any.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.tool import ToolCallChunk
 from langchain_core.outputs import ChatGenerationChunk
+from pydantic import BaseModel
 
 from langchain_nebula._provider import PROVIDER
 from langchain_nebula._redaction import Redactor
@@ -62,21 +63,41 @@ class TextChunks:
 
     def __call__(self, text: str) -> ChatGenerationChunk:
         """The chunk for ``text``."""
-        message = self._message.model_copy(
-            update={
+        message = _copied(
+            self._message,
+            {
                 "content": text,
                 "additional_kwargs": {},
                 "response_metadata": {},
                 "tool_call_chunks": [],
                 "tool_calls": [],
                 "invalid_tool_calls": [],
-            }
+            },
+            self._message_fields,
         )
-        # model_copy marks updated fields as set; construction marks only these.
-        object.__setattr__(message, "__pydantic_fields_set__", set(self._message_fields))
-        generation = self._generation.model_copy(update={"message": message, "text": text})
-        object.__setattr__(generation, "__pydantic_fields_set__", set(self._generation_fields))
-        return generation
+        return _copied(
+            self._generation, {"message": message, "text": text}, self._generation_fields
+        )
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _copied(template: _M, fields: dict[str, Any], fields_set: frozenset[str]) -> _M:
+    """``template`` with ``fields`` replaced.
+
+    Built as pydantic's ``model_copy`` builds a copy (a new instance sharing nothing
+    mutable), without that method's per-call overhead.
+    """
+    copied = object.__new__(type(template))
+    object.__setattr__(copied, "__dict__", {**template.__dict__, **fields})
+    extra = template.__pydantic_extra__
+    object.__setattr__(copied, "__pydantic_extra__", None if extra is None else dict(extra))
+    private = template.__pydantic_private__
+    object.__setattr__(copied, "__pydantic_private__", None if private is None else dict(private))
+    # Construction marks only these fields as set, whatever was replaced.
+    object.__setattr__(copied, "__pydantic_fields_set__", set(fields_set))
+    return copied
 
 
 class StreamParser:

@@ -455,3 +455,13 @@ def test_embeddings_construct_with_openai_names() -> None:
     model = NebulaEmbeddings(openai_api_key=KEY, openai_api_base="http://127.0.0.1:9/v1")
     assert model.base_url == "http://127.0.0.1:9/v1"
     assert KEY not in repr(model)
+
+
+def test_the_package_version_is_in_trace_metadata() -> None:
+    from langchain_nebula import __version__
+
+    model = ChatNebula(api_key=None, metadata={"team": "search"})
+    assert model.metadata == {
+        "team": "search",
+        "lc_versions": {"langchain-nebulablock": __version__},
+    }
