@@ -85,7 +85,7 @@ def test_the_dump_names_the_class_and_its_fields_but_not_the_key() -> None:
 
 
 # load() is marked beta in langchain-core; the round trip is what is tested here.
-LOAD_IS_BETA = pytest.mark.filterwarnings(r"ignore:The function `loads\?` is in beta")
+LOAD_IS_BETA = pytest.mark.filterwarnings("ignore::langchain_core._api.LangChainBetaWarning")
 
 
 @LOAD_IS_BETA
