@@ -23,7 +23,12 @@ from pydantic import SecretStr
 
 from langchain_nebula._http.endpoint import Endpoint
 from langchain_nebula._http.libraries import AsyncClient, SyncClient, Timeout
-from langchain_nebula._http.pools import ClientConfig, async_client, sync_client
+from langchain_nebula._http.pools import (
+    ClientConfig,
+    async_client,
+    environment_for_clients,
+    sync_client,
+)
 from langchain_nebula._http.retry import RetryPolicy
 from langchain_nebula._http.timeouts import Timeouts
 from langchain_nebula._http.transport import (
@@ -128,6 +133,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _open_connections(client: SyncClient | AsyncClient) -> int | None:
+    """The connections in the pool of ``client``'s transport, or ``None`` if unknown."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    connections = getattr(pool, "connections", None)
+    return len(connections) if isinstance(connections, list) else None
+
+
 def _env_host(name: str) -> str | None:
     value = os.environ.get(name)
     if not value:
@@ -151,6 +163,8 @@ class NebulaClient:
         total_timeout: Seconds the whole call may take.
         max_retries: Retries after the first attempt.
         max_response_bytes: The largest decoded body (and stream event) accepted.
+        retry_accepted_requests: Whether a request answered 2xx may be resent when
+            its answer fails without a status (see ``RetryPolicy.retry_accepted``).
         headers: Headers sent with every request.
         http_client: The user's sync client, or ``None`` for the pooled one.
         http_async_client: The user's async client, or ``None`` for the pooled one.
@@ -169,6 +183,7 @@ class NebulaClient:
         "_key",
         "_key_is_explicit",
         "_max_response_bytes",
+        "_pid",
         "_retry",
         "_timeouts",
         "base_url",
@@ -186,6 +201,7 @@ class NebulaClient:
         max_retries: int,
         max_response_bytes: int,
         headers: Mapping[str, str] | None,
+        retry_accepted_requests: bool = False,
         http_client: SyncClient | None,
         http_async_client: AsyncClient | None,
     ) -> None:
@@ -197,13 +213,21 @@ class NebulaClient:
         if self._key is not None and any(n.lower() == "authorization" for n in self._headers):
             raise ValueError(DOUBLE_AUTHORIZATION)
         self.redactor = Redactor(key or None)
-        self._retry = RetryPolicy(max_retries=max_retries, total_timeout=total_timeout)
+        self._retry = RetryPolicy(
+            max_retries=max_retries,
+            total_timeout=total_timeout,
+            retry_accepted=retry_accepted_requests,
+        )
         own_client = http_client is not None or http_async_client is not None
         self._timeouts = Timeouts.from_settings(timeout, total=total_timeout, own_client=own_client)
-        self._config = ClientConfig(timeout=self._timeouts.waits)
+        self._config = ClientConfig(
+            timeout=self._timeouts.waits, environment=environment_for_clients()
+        )
         self._max_response_bytes = max_response_bytes
         self._http_client = http_client
         self._http_async_client = http_async_client
+        # The process the user's clients were handed over in (see ``_own_process``).
+        self._pid = os.getpid()
         self._endpoints: dict[tuple[str, str, float | None], Endpoint] = {}
 
     def __repr__(self) -> str:
@@ -271,10 +295,49 @@ class NebulaClient:
     # -- what the calls need ----------------------------------------------------------
 
     def _sync(self) -> SyncClient:
-        return self._http_client or sync_client(self._config)
+        if self._http_client is None:
+            return sync_client(self._config)
+        if self._pid != os.getpid():
+            self._own_process()
+        return self._http_client
 
     def _async(self) -> AsyncClient:
-        return self._http_async_client or async_client(self._config)
+        if self._http_async_client is None:
+            return async_client(self._config)
+        if self._pid != os.getpid():
+            self._own_process()
+        return self._http_async_client
+
+    def _own_process(self) -> None:
+        """Checks the user's clients after this process forked from the one given them.
+
+        Our pooled clients are dropped in a forked child (``pools``); a client the user
+        passed is theirs, so it is used only if it holds no connection the parent could
+        also be reading.
+
+        Raises:
+            RuntimeError: If a user's client holds connections opened before the fork.
+        """
+        for client in (self._http_client, self._http_async_client):
+            if client is None:
+                continue
+            count = _open_connections(client)
+            if count:
+                msg = (
+                    f"this process was forked from the one that opened the {count} "
+                    "connection(s) of the http client you passed: both would read each "
+                    "other's answers. Make the client in each process after it starts "
+                    "(e.g. gunicorn's post_fork, Celery's worker_process_init), or let "
+                    "ChatNebula pool its own (reset in each process)"
+                )
+                raise RuntimeError(msg)
+            if count is None:
+                logger.warning(
+                    "This process was forked after your http client was made, and its "
+                    "connections cannot be inspected: if it had any open, make the "
+                    "client in each process instead"
+                )
+        self._pid = os.getpid()
 
     def _endpoint(self, target: str, method: str, stall: float | None) -> Endpoint:
         """The endpoint for ``target``, built on first use.
