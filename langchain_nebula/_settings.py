@@ -75,6 +75,12 @@ class ConnectionSettings(BaseModel):
     total_timeout: float | None = Field(default=None, gt=0)
     """Seconds the whole call may take, all attempts and waits included; no limit by
     default."""
+    retry_accepted_requests: bool = False
+    """Whether a request the server already accepted (answered ``2xx``) may be sent
+    again when its answer then fails: a stream that stalls or drops before its first
+    chunk, a body cut short or unreadable. Off by default, so each call costs at most
+    one generation; an error the server reports with a retryable status (a ``429``
+    error event) is retried either way."""
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024)
     """The largest response body accepted, after decompression (and the largest single
     stream event); a larger one raises ``NebulaResponseError``. Default 64 MiB."""
@@ -204,6 +210,7 @@ class ConnectionSettings(BaseModel):
             self.max_retries,
             self.total_timeout,
             self.max_response_bytes,
+            self.retry_accepted_requests,
             tuple(headers.items()) if headers else None,
             self.http_client,
             self.http_async_client,
@@ -220,6 +227,7 @@ class ConnectionSettings(BaseModel):
             total_timeout=self.total_timeout,
             max_retries=self.max_retries,
             max_response_bytes=self.max_response_bytes,
+            retry_accepted_requests=self.retry_accepted_requests,
             headers=headers,
             http_client=self.http_client,
             http_async_client=self.http_async_client,

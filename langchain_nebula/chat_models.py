@@ -208,6 +208,7 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
             max_retries: int = ...,
             total_timeout: float | None = ...,
             max_response_bytes: int = ...,
+            retry_accepted_requests: bool = ...,
             streaming: bool = ...,
             stream_usage: bool = ...,
             stream_chunk_timeout: float | None = ...,

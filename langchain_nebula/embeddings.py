@@ -155,6 +155,7 @@ class NebulaEmbeddings(ConnectionSettings, Embeddings):
             max_retries: int = ...,
             total_timeout: float | None = ...,
             max_response_bytes: int = ...,
+            retry_accepted_requests: bool = ...,
             default_headers: dict[str, str] | None = ...,
             http_client: SyncClient | None = ...,
             http_async_client: AsyncClient | None = ...,
