@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import SecretStr
 
-from langchain_nebula._http.endpoint import Endpoint
+from langchain_nebula._http.endpoint import Endpoint, MaskedHeaders
 from langchain_nebula._http.libraries import AsyncClient, SyncClient, Timeout
 from langchain_nebula._http.pools import (
     ClientConfig,
@@ -91,6 +91,14 @@ def checked_api_key(value: str) -> str:
         )
         raise ValueError(msg)
     return key
+
+
+def _checked_secret(api_key: SecretStr | None) -> SecretStr | None:
+    """``checked_api_key`` on a secret, kept a secret; ``None`` for no key or an empty one."""
+    if api_key is None:
+        return None
+    key = SecretStr(checked_api_key(api_key.get_secret_value()))
+    return key if key.get_secret_value() else None
 
 
 def checked_base_url(value: str) -> httpx.URL:
@@ -206,13 +214,13 @@ class NebulaClient:
         http_async_client: AsyncClient | None,
     ) -> None:
         self.base_url = str(checked_base_url(base_url)).rstrip("/")
-        key = checked_api_key(api_key.get_secret_value()) if api_key is not None else ""
-        self._key = SecretStr(key) if key else None
+        # The key stays in a SecretStr: no plain local of this frame holds it.
+        self._key = _checked_secret(api_key)
         self._key_is_explicit = key_is_explicit
         self._headers = checked_headers(headers or {})
         if self._key is not None and any(n.lower() == "authorization" for n in self._headers):
             raise ValueError(DOUBLE_AUTHORIZATION)
-        self.redactor = Redactor(key or None)
+        self.redactor = Redactor(None if self._key is None else self._key.get_secret_value())
         self._retry = RetryPolicy(
             max_retries=max_retries,
             total_timeout=total_timeout,
@@ -373,12 +381,14 @@ class NebulaClient:
                 f"or pass api_key=..."
             )
             raise NebulaAuthenticationError(msg)
-        headers = {
-            "Content-Type": "application/json",
-            "Accept-Encoding": "gzip, deflate",
-            "User-Agent": USER_AGENT,
-            **self._headers,
-        }
+        headers = MaskedHeaders(
+            {
+                "Content-Type": "application/json",
+                "Accept-Encoding": "gzip, deflate",
+                "User-Agent": USER_AGENT,
+                **self._headers,
+            }
+        )
         if key is not None:
             headers["Authorization"] = f"Bearer {key.get_secret_value()}"
             if url.scheme == "http" and not _is_loopback(url.host):

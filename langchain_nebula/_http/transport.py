@@ -355,6 +355,71 @@ async def _aopen(client: AsyncClient, request: Request, endpoint: Endpoint) -> R
     raise _error_for(response, kept.raws, endpoint)
 
 
+def _answer(
+    body: bytes, response: Response, redactor: Redactor
+) -> tuple[dict[str, Any], Mapping[str, str]]:
+    """The JSON object of a 2xx body and the headers, with the key masked if echoed.
+
+    A server echoing the request (headers included) would otherwise carry the key
+    into whatever error, log, traceback or ``response_metadata`` later quotes the
+    answer. ``may_hold`` costs a few substring searches, so answers without a trace
+    of the key are neither walked nor copied.
+    """
+    answer = decode_json_body(body, redactor)
+    headers: Mapping[str, str] = response.headers
+    if not redactor:
+        return answer, headers
+    if redactor.may_hold(body):
+        answer = redactor.value(answer)
+    if redactor.may_hold(b"\n".join(value for _, value in response.headers.raw)):
+        headers = type(response.headers)(
+            [(name, redactor.text(value)) for name, value in response.headers.multi_items()]
+        )
+    return answer, headers
+
+
+def _scrubbed(error: NebulaError, redactor: Redactor) -> NebulaError:
+    """``error`` as it leaves the transport: no frames below the retry loop, no key.
+
+    The frames a failure passed through hold what was read (a body, an event) and,
+    in the HTTP library's own frames, the request's headers; a traceback printed with
+    its locals, or an error tracker, would show them. Linked errors keep their type
+    and text, not their frames, and go when their text carries the key. The error's
+    own text was masked where it was built; it is masked again here, whatever path
+    built it. Only failures pay for this.
+    """
+    error.__traceback__ = None
+    seen: set[int] = set()
+    linked: BaseException | None = error
+    while linked is not None and id(linked) not in seen:
+        seen.add(id(linked))
+        if linked.__suppress_context__:
+            linked.__context__ = None  # hidden by ``from``; it may hold what was read
+        for attribute in ("__cause__", "__context__"):
+            other = getattr(linked, attribute)
+            if other is None:
+                continue
+            other.__traceback__ = None
+            if redactor and _shows_key(other, redactor):
+                setattr(linked, attribute, None)
+        linked = linked.__cause__ or linked.__context__
+    if redactor:
+        error.message = redactor.text(error.message)
+        error.body = redactor.value(error.body)
+        for name in ("raw_message", "code", "request_id"):
+            value = getattr(error, name)
+            if isinstance(value, str):
+                setattr(error, name, redactor.text(value))
+        error.args = tuple(redactor.value(arg) for arg in error.args)
+    return error
+
+
+def _shows_key(error: BaseException, redactor: Redactor) -> bool:
+    """Whether ``error``'s text or attributes (a JSON error's ``doc``) hold the key."""
+    text = f"{error}{error.args!r}{getattr(error, '__dict__', {})!r}"
+    return redactor.text(text) != text
+
+
 def _read(response: Response, endpoint: Endpoint) -> tuple[dict[str, Any], Mapping[str, str]]:
     pieces: list[bytes] = []
     try:
@@ -367,7 +432,7 @@ def _read(response: Response, endpoint: Endpoint) -> tuple[dict[str, Any], Mappi
         raise _failed(exc, endpoint) from None
     finally:
         response.close()
-    return decode_json_body(b"".join(pieces), endpoint.redactor), response.headers
+    return _answer(b"".join(pieces), response, endpoint.redactor)
 
 
 async def _aread(
@@ -384,7 +449,7 @@ async def _aread(
         raise _failed(exc, endpoint) from None
     finally:
         await response.aclose()
-    return decode_json_body(b"".join(pieces), endpoint.redactor), response.headers
+    return _answer(b"".join(pieces), response, endpoint.redactor)
 
 
 # -- whole calls ----------------------------------------------------------------------
@@ -406,12 +471,13 @@ def send_json(
             _limit_to_deadline(request, retrying, rule)
             response = _open(client, request, endpoint)
         except NebulaError as error:
-            time.sleep(retrying.wait_or_raise(error))
+            time.sleep(retrying.wait_or_raise(_scrubbed(error, endpoint.redactor)))
             continue
         try:
             return _read(response, endpoint)
         except NebulaError as error:
-            time.sleep(retrying.wait_or_raise(error, accepted=True))
+            failure = _scrubbed(error, endpoint.redactor)
+            time.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
 async def asend_json(
@@ -425,12 +491,13 @@ async def asend_json(
             _limit_to_deadline(request, retrying, rule)
             response = await _aopen(client, request, endpoint)
         except NebulaError as error:
-            await asyncio.sleep(retrying.wait_or_raise(error))
+            await asyncio.sleep(retrying.wait_or_raise(_scrubbed(error, endpoint.redactor)))
             continue
         try:
             return await _aread(response, endpoint)
         except NebulaError as error:
-            await asyncio.sleep(retrying.wait_or_raise(error, accepted=True))
+            failure = _scrubbed(error, endpoint.redactor)
+            await asyncio.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
 def stream_events(
@@ -454,7 +521,7 @@ def stream_events(
             rule = _limit_to_deadline(request, retrying, request_rule)
             response = _open(client, request, endpoint)
         except NebulaError as error:
-            time.sleep(retrying.wait_or_raise(error))
+            time.sleep(retrying.wait_or_raise(_scrubbed(error, endpoint.redactor)))
             continue
         pump: _Pump[T] | None = None
         try:
@@ -472,9 +539,13 @@ def stream_events(
             finally:
                 response.close()
         except NebulaError as error:
+            # The last bytes read may echo the key: out of this frame's locals, which
+            # a traceback printed with locals (or an error tracker) would show.
+            raw = b""
+            failure = _scrubbed(error, endpoint.redactor)
             if pump is not None and pump.yielded:
                 raise
-            time.sleep(retrying.wait_or_raise(error, accepted=True))
+            time.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
 async def astream_events(
@@ -491,7 +562,7 @@ async def astream_events(
             rule = _limit_to_deadline(request, retrying, request_rule)
             response = await _aopen(client, request, endpoint)
         except NebulaError as error:
-            await asyncio.sleep(retrying.wait_or_raise(error))
+            await asyncio.sleep(retrying.wait_or_raise(_scrubbed(error, endpoint.redactor)))
             continue
         pump: _Pump[T] | None = None
         try:
@@ -511,9 +582,13 @@ async def astream_events(
             finally:
                 await response.aclose()
         except NebulaError as error:
+            # The last bytes read may echo the key: out of this frame's locals, which
+            # a traceback printed with locals (or an error tracker) would show.
+            raw = b""
+            failure = _scrubbed(error, endpoint.redactor)
             if pump is not None and pump.yielded:
                 raise
-            await asyncio.sleep(retrying.wait_or_raise(error, accepted=True))
+            await asyncio.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
 def _stream_failed(
