@@ -55,9 +55,13 @@ async def test_async_text_and_an_error_in_one_read_give_the_text_then_the_error(
     server.reply_stream(text_stream("second generation"))
     received: list[str] = []
     model = ChatNebula(base_url=server.base_url, api_key=API_KEY, max_retries=3)
-    with pytest.raises(NebulaStreamError):
+
+    async def consume() -> None:
         async for c in model.astream("Hi"):
             received.append(c.text)
+
+    with pytest.raises(NebulaStreamError):
+        await consume()
     assert "".join(received) == "partial"
     assert len(server.requests) == 1
 
@@ -87,7 +91,7 @@ def test_whatever_the_reads_the_text_before_a_fault_is_exactly_what_is_delivered
 ) -> None:
     at = min(fault_at, len(texts))
     events = [chunk({"role": "assistant", "content": ""})] + [chunk({"content": t}) for t in texts]
-    pieces = sse(*events[: at + 1], done=False) + [fault] + sse(*events[at + 1 :])
+    pieces = [*sse(*events[: at + 1], done=False), fault, *sse(*events[at + 1 :])]
     body = b"".join(pieces)
     bounds = sorted({0, len(body), *[c % (len(body) + 1) for c in cuts]})
     shared_server.replies.clear()
@@ -99,9 +103,12 @@ def test_whatever_the_reads_the_text_before_a_fault_is_exactly_what_is_delivered
         async for c in model.astream("Hi"):
             received.append(c.text)
 
-    with pytest.raises(NebulaError):
+    def run() -> None:
         if in_async:
             asyncio.run(consume())
         else:
             received.extend(c.text for c in model.stream("Hi"))
+
+    with pytest.raises(NebulaError):
+        run()
     assert "".join(received) == "".join(texts[:at])

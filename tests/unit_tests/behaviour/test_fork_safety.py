@@ -41,7 +41,7 @@ def _in_children(work: Callable[[int], str], *, together: bool = True) -> list[s
         def child(number: int = number, sending: Connection = sending) -> None:
             try:
                 sending.send(work(number))
-            except BaseException as error:  # noqa: BLE001 - reported to the parent
+            except BaseException as error:  # reported to the parent
                 sending.send(f"{type(error).__name__}: {error}")
 
         process = context.Process(target=child)

@@ -76,7 +76,7 @@ def _failure(call: Callable[[], object]) -> BaseException | None:
     # The traceback starts here: this frame's locals hold no key.
     try:
         call()
-    except Exception as error:  # noqa: BLE001 - every failure is inspected
+    except Exception as error:  # every failure is inspected
         return error
     return None
 

@@ -34,6 +34,6 @@ def test_a_line_arriving_a_byte_per_read_costs_its_bytes_not_an_object_per_byte(
 def test_a_line_arriving_in_uneven_pieces_is_joined_whole() -> None:
     decoder = SSEDecoder()
     line = b'data: {"a": "' + "é".encode() * 5000 + b'"}'
-    pieces = [line[i : i + size] for i, size in zip(range(0, len(line), 7), [7] * len(line))]
+    pieces = [line[i : i + 7] for i in range(0, len(line), 7)]
     events = [event for piece in pieces for event in decoder.feed(piece)]
     assert events + decoder.feed(b"\r\n\r\n") == [line[6:]]
