@@ -50,7 +50,8 @@ type:
 bench:
 	$(RUN) --group bench python benchmarks/bench.py
 
-# Mutation testing of the pure modules (configured in setup.cfg; not part of `make test`).
+# Mutation testing of the pure modules and the I/O layer (configured in setup.cfg; not
+# part of `make test`).
 # A clean run each time: mutmut's cache notices changed source, not changed tests.
 MUTMUT_VERSION := 3.8.1
 MUTATION_CHILDREN ?= 2
