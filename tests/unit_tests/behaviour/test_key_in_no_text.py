@@ -204,3 +204,17 @@ def test_the_key_is_in_no_text_a_failure_leaves(
         found = _holds_key(place)
         at = place.find(found) if found else 0
         assert found is None, f"{found!r} in:\n{place[max(at - 1500, 0) : at + 300]}"
+
+
+def test_the_derived_connection_state_shows_no_key() -> None:
+    gateway = "gw-secret-0123456789"
+    model = ChatNebula(
+        base_url="http://127.0.0.1:9/v1", api_key=KEY, default_headers={"X-Gateway": gateway}
+    )
+    client = model.nebula_client()
+    endpoint = client._endpoint("/chat/completions", "POST", None)
+    renderings = [repr(client), repr(endpoint), repr(endpoint.headers), str(endpoint.headers)]
+    for text in renderings:
+        assert _holds_key(text) is None
+        assert gateway not in text
+    assert endpoint.headers["Authorization"] == f"Bearer {KEY}"  # what is sent is whole
