@@ -34,7 +34,7 @@ class SSEDecoder:
             decoder.end()  # []
     """
 
-    __slots__ = ("_data", "_limit", "_pending", "_size", "_started")
+    __slots__ = ("_data", "_limit", "_pending", "_size", "_started", "failure")
 
     def __init__(self, max_event_bytes: int = 32 * 1024 * 1024) -> None:
         # An unfinished line, grown in place: a long line arriving a byte per read
@@ -44,9 +44,15 @@ class SSEDecoder:
         self._size = 0
         self._limit = max_event_bytes
         self._started = False
+        # An oversized event or line met after others completed in the same piece:
+        # those are returned first, and this is raised by the next call (the reader
+        # of the events may raise it as soon as it has handed them out).
+        self.failure: NebulaStreamError | None = None
 
     def feed(self, piece: bytes) -> list[bytes]:
         """Returns the data of every event that ``piece`` completes."""
+        if self.failure is not None:
+            raise self.failure
         if not self._started:
             piece = self._skip_bom(piece)
         if b"\n" not in piece and b"\r" not in piece:
@@ -67,25 +73,34 @@ class SSEDecoder:
             if held:
                 buffer += b"\r"
         lines = buffer.split(b"\n")
-        self._hold(lines.pop())
+        tail = lines.pop()
         events: list[bytes] = []
-        for line in lines:
-            if not line:
-                if self._data:
-                    events.append(self._data[0] if len(self._data) == 1 else b"\n".join(self._data))
-                    self._data = []
-                    self._size = 0
-            elif line.startswith(b"data:"):
-                value = line[6:] if line[5:6] == b" " else line[5:]
-                self._size += len(value)
-                if self._size > self._limit:
-                    msg = f"a stream event exceeded {self._limit} bytes"
-                    raise NebulaStreamError(msg)
-                self._data.append(value)
+        try:
+            for line in lines:
+                if not line:
+                    if self._data:
+                        data = self._data
+                        events.append(data[0] if len(data) == 1 else b"\n".join(data))
+                        self._data = []
+                        self._size = 0
+                elif line.startswith(b"data:"):
+                    value = line[6:] if line[5:6] == b" " else line[5:]
+                    self._size += len(value)
+                    if self._size > self._limit:
+                        msg = f"a stream event exceeded {self._limit} bytes"
+                        raise NebulaStreamError(msg)
+                    self._data.append(value)
+            self._hold(tail)
+        except NebulaStreamError as error:
+            if not events:
+                raise
+            self.failure = error
         return events
 
     def end(self) -> list[bytes]:
         """Call when the body ends; returns an event left unterminated."""
+        if self.failure is not None:
+            raise self.failure
         return self.feed(b"\n\n") if self._pending or self._data else []
 
     def _skip_bom(self, piece: bytes) -> bytes:

@@ -153,6 +153,8 @@ class _Pump(Generic[T]):
                 yield item
             if parser.done:
                 return
+        if (failure := self._reader.failure) is not None:
+            raise failure  # met in the same read, after the events just handed out
 
 
 # -- one attempt ----------------------------------------------------------------------

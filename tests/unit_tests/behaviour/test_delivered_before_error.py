@@ -112,3 +112,22 @@ def test_whatever_the_reads_the_text_before_a_fault_is_exactly_what_is_delivered
     with pytest.raises(NebulaError):
         run()
     assert "".join(received) == "".join(texts[:at])
+
+
+@pytest.mark.parametrize(
+    "oversized",
+    [b"data: " + b"x" * 2000 + b"\n\n", b"data: " + b"x" * 2000],
+    ids=["event", "unfinished-line"],
+)
+def test_text_before_an_oversized_event_in_the_same_read_is_delivered_first(
+    server: ScriptedServer, oversized: bytes
+) -> None:
+    server.reply_stream(_one_read("par", "tial", fault=oversized))
+    received: list[str] = []
+    model = ChatNebula(
+        base_url=server.base_url, api_key=API_KEY, max_retries=3, max_response_bytes=1024
+    )
+    with pytest.raises(NebulaStreamError, match="exceeded 1024 bytes"):
+        received.extend(c.text for c in model.stream("Hi"))
+    assert "".join(received) == "partial"
+    assert len(server.requests) == 1
