@@ -53,7 +53,8 @@ bench:
 	$(RUN) --group bench python benchmarks/bench.py $(if $(QUICK),--quick)
 	$(RUN) --group bench python benchmarks/paced_streams.py $(if $(QUICK),--quick)
 
-# Mutation testing of the pure modules (configured in setup.cfg; not part of `make test`).
+# Mutation testing of the pure modules and the I/O layer (configured in setup.cfg; not
+# part of `make test`).
 # A clean run each time: mutmut's cache notices changed source, not changed tests.
 MUTMUT_VERSION := 3.8.1
 MUTATION_CHILDREN ?= 2

@@ -22,6 +22,9 @@ MASK = "***"
 _FRAGMENT = 12
 # Shorter keys are masked only whole; below this they are too short to be told from text.
 _SHORTEST = 4
+# ``may_hold`` looks for tiles this long: every run of _FRAGMENT characters of a form
+# contains a whole tile starting at a multiple of _TILE.
+_TILE = _FRAGMENT // 2
 
 
 def _encodings(secret: str) -> set[str]:
@@ -48,7 +51,7 @@ class Redactor:
             # 'bad key ***...'
     """
 
-    __slots__ = ("_origins", "_pattern")
+    __slots__ = ("_origins", "_pattern", "_tiles")
 
     def __init__(self, secret: str | None) -> None:
         # Each searched run of characters, and where it sits in which encoding, so a
@@ -60,11 +63,30 @@ class Redactor:
                 for start in range(len(form) - size + 1):
                     origins.setdefault(form[start : start + size], []).append((form, start))
         self._origins = origins
+        tiles: set[bytes] = set()
+        if secret and len(secret) >= _SHORTEST:
+            for form in _encodings(secret):
+                raw = form.encode("utf-8", "surrogatepass")
+                if len(raw) < _FRAGMENT:
+                    tiles.add(raw)  # matched only whole, so looked for whole
+                else:
+                    starts = range(0, len(raw) - _TILE + 1, _TILE)
+                    tiles.update(raw[at : at + _TILE] for at in starts)
+        self._tiles = tuple(tiles)
         runs = sorted(origins, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, runs))) if runs else None
 
     def __bool__(self) -> bool:
         return self._pattern is not None
+
+    def may_hold(self, data: bytes) -> bool:
+        """Whether ``data`` may hold what ``text`` masks: a few substring searches.
+
+        No false negatives for the forms ``text`` masks, so a body without a hit needs
+        no decoding or masking; a hit (rare: a tile is six characters of a random key)
+        sends it through ``text`` or ``value``.
+        """
+        return any(tile in data for tile in self._tiles)
 
     def text(self, text: str) -> str:
         """Returns ``text`` with every occurrence or long fragment of the key masked."""

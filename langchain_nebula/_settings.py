@@ -84,6 +84,12 @@ class ConnectionSettings(BaseModel):
     wants at least N. Default 1000, as ``ChatOpenAI``'s. Short calls (invoke, batches,
     embeddings) share a pool of their own of at most 100 (or this, if lower), which
     serves bursts faster. Not used with your own ``http_client``."""
+    retry_accepted_requests: bool = False
+    """Whether a request the server already accepted (answered ``2xx``) may be sent
+    again when its answer then fails: a stream that stalls or drops before its first
+    chunk, a body cut short or unreadable. Off by default, so each call costs at most
+    one generation; an error the server reports with a retryable status (a ``429``
+    error event) is retried either way."""
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024)
     """The largest response body accepted, after decompression (and the largest single
     stream event); a larger one raises ``NebulaResponseError``. Default 64 MiB."""
@@ -235,6 +241,7 @@ class ConnectionSettings(BaseModel):
             self.total_timeout,
             self.max_response_bytes,
             self.max_connections,
+            self.retry_accepted_requests,
             tuple(headers.items()) if headers else None,
             self.http_client,
             self.http_async_client,
@@ -252,6 +259,7 @@ class ConnectionSettings(BaseModel):
             max_retries=self.max_retries,
             max_response_bytes=self.max_response_bytes,
             max_connections=self.max_connections,
+            retry_accepted_requests=self.retry_accepted_requests,
             headers=headers,
             http_client=self.http_client,
             http_async_client=self.http_async_client,

@@ -204,6 +204,7 @@ class ChatNebula(ConnectionSettings, BaseChatModel):
             total_timeout: float | None = ...,
             max_response_bytes: int = ...,
             max_connections: int = ...,
+            retry_accepted_requests: bool = ...,
             streaming: bool = ...,
             stream_usage: bool = ...,
             stream_chunk_timeout: float | None = ...,

@@ -157,6 +157,7 @@ class NebulaEmbeddings(ConnectionSettings, Embeddings, Serializable):
             total_timeout: float | None = ...,
             max_response_bytes: int = ...,
             max_connections: int = ...,
+            retry_accepted_requests: bool = ...,
             default_headers: dict[str, str] | None = ...,
             http_client: SyncClient | None = ...,
             http_async_client: AsyncClient | None = ...,

@@ -21,13 +21,14 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import SecretStr
 
-from langchain_nebula._http.endpoint import Endpoint
+from langchain_nebula._http.endpoint import Endpoint, MaskedHeaders
 from langchain_nebula._http.libraries import AsyncClient, SyncClient, Timeout
 from langchain_nebula._http.pools import (
     CALL_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS,
     ClientConfig,
     async_client,
+    environment_for_clients,
     sync_client,
 )
 from langchain_nebula._http.retry import RetryPolicy
@@ -94,6 +95,14 @@ def checked_api_key(value: str) -> str:
     return key
 
 
+def _checked_secret(api_key: SecretStr | None) -> SecretStr | None:
+    """``checked_api_key`` on a secret, kept a secret; ``None`` for no key or an empty one."""
+    if api_key is None:
+        return None
+    key = SecretStr(checked_api_key(api_key.get_secret_value()))
+    return key if key.get_secret_value() else None
+
+
 def checked_base_url(value: str) -> httpx.URL:
     """Parses ``base_url``; refuses credentials in it, naming the problem, not the value."""
     try:
@@ -134,6 +143,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _open_connections(client: SyncClient | AsyncClient) -> int | None:
+    """The connections in the pool of ``client``'s transport, or ``None`` if unknown."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    connections = getattr(pool, "connections", None)
+    return len(connections) if isinstance(connections, list) else None
+
+
 def _env_host(name: str) -> str | None:
     value = os.environ.get(name)
     if not value:
@@ -157,6 +173,8 @@ class NebulaClient:
         total_timeout: Seconds the whole call may take.
         max_retries: Retries after the first attempt.
         max_response_bytes: The largest decoded body (and stream event) accepted.
+        retry_accepted_requests: Whether a request answered 2xx may be resent when
+            its answer fails without a status (see ``RetryPolicy.retry_accepted``).
         headers: Headers sent with every request.
         max_connections: The most connections open at once for streams (short calls
             share a pool of at most ``CALL_CONNECTIONS``).
@@ -177,6 +195,7 @@ class NebulaClient:
         "_key",
         "_key_is_explicit",
         "_max_response_bytes",
+        "_pid",
         "_retry",
         "_streams",
         "_timeouts",
@@ -196,26 +215,36 @@ class NebulaClient:
         max_response_bytes: int,
         headers: Mapping[str, str] | None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        retry_accepted_requests: bool = False,
         http_client: SyncClient | None,
         http_async_client: AsyncClient | None,
     ) -> None:
         self.base_url = str(checked_base_url(base_url)).rstrip("/")
-        key = checked_api_key(api_key.get_secret_value()) if api_key is not None else ""
-        self._key = SecretStr(key) if key else None
+        # The key stays in a SecretStr: no plain local of this frame holds it.
+        self._key = _checked_secret(api_key)
         self._key_is_explicit = key_is_explicit
         self._headers = checked_headers(headers or {})
         if self._key is not None and any(n.lower() == "authorization" for n in self._headers):
             raise ValueError(DOUBLE_AUTHORIZATION)
-        self.redactor = Redactor(key or None)
-        self._retry = RetryPolicy(max_retries=max_retries, total_timeout=total_timeout)
+        self.redactor = Redactor(None if self._key is None else self._key.get_secret_value())
+        self._retry = RetryPolicy(
+            max_retries=max_retries,
+            total_timeout=total_timeout,
+            retry_accepted=retry_accepted_requests,
+        )
         own_client = http_client is not None or http_async_client is not None
         self._timeouts = Timeouts.from_settings(timeout, total=total_timeout, own_client=own_client)
         waits = self._timeouts.waits
-        self._calls = ClientConfig(waits, max_connections=min(max_connections, CALL_CONNECTIONS))
-        self._streams = ClientConfig(waits, max_connections=max_connections)
+        environment = environment_for_clients()
+        self._calls = ClientConfig(
+            waits, min(max_connections, CALL_CONNECTIONS), environment=environment
+        )
+        self._streams = ClientConfig(waits, max_connections, environment=environment)
         self._max_response_bytes = max_response_bytes
         self._http_client = http_client
         self._http_async_client = http_async_client
+        # The process the user's clients were handed over in (see ``_own_process``).
+        self._pid = os.getpid()
         self._endpoints: dict[tuple[str, str, float | None], Endpoint] = {}
 
     def __repr__(self) -> str:
@@ -287,10 +316,49 @@ class NebulaClient:
     # -- what the calls need ----------------------------------------------------------
 
     def _sync(self, config: ClientConfig) -> SyncClient:
-        return self._http_client or sync_client(config)
+        if self._http_client is None:
+            return sync_client(config)
+        if self._pid != os.getpid():
+            self._own_process()
+        return self._http_client
 
     def _async(self, config: ClientConfig) -> AsyncClient:
-        return self._http_async_client or async_client(config)
+        if self._http_async_client is None:
+            return async_client(config)
+        if self._pid != os.getpid():
+            self._own_process()
+        return self._http_async_client
+
+    def _own_process(self) -> None:
+        """Checks the user's clients after this process forked from the one given them.
+
+        Our pooled clients are dropped in a forked child (``pools``); a client the user
+        passed is theirs, so it is used only if it holds no connection the parent could
+        also be reading.
+
+        Raises:
+            RuntimeError: If a user's client holds connections opened before the fork.
+        """
+        for client in (self._http_client, self._http_async_client):
+            if client is None:
+                continue
+            count = _open_connections(client)
+            if count:
+                msg = (
+                    f"this process was forked from the one that opened the {count} "
+                    "connection(s) of the http client you passed: both would read each "
+                    "other's answers. Make the client in each process after it starts "
+                    "(e.g. gunicorn's post_fork, Celery's worker_process_init), or let "
+                    "ChatNebula pool its own (reset in each process)"
+                )
+                raise RuntimeError(msg)
+            if count is None:
+                logger.warning(
+                    "This process was forked after your http client was made, and its "
+                    "connections cannot be inspected: if it had any open, make the "
+                    "client in each process instead"
+                )
+        self._pid = os.getpid()
 
     def _endpoint(self, target: str, method: str, stall: float | None) -> Endpoint:
         """The endpoint for ``target``, built on first use.
@@ -326,12 +394,14 @@ class NebulaClient:
                 f"or pass api_key=..."
             )
             raise NebulaAuthenticationError(msg)
-        headers = {
-            "Content-Type": "application/json",
-            "Accept-Encoding": "gzip, deflate",
-            "User-Agent": USER_AGENT,
-            **self._headers,
-        }
+        headers = MaskedHeaders(
+            {
+                "Content-Type": "application/json",
+                "Accept-Encoding": "gzip, deflate",
+                "User-Agent": USER_AGENT,
+                **self._headers,
+            }
+        )
         if key is not None:
             headers["Authorization"] = f"Bearer {key.get_secret_value()}"
             if url.scheme == "http" and not _is_loopback(url.host):

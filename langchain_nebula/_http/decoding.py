@@ -14,6 +14,7 @@ from typing import Any
 from langchain_nebula._http.sse import SSEDecoder
 from langchain_nebula.errors import (
     NebulaResponseError,
+    NebulaStreamError,
     NebulaTimeoutError,
     deadline_error,
     stall_error,
@@ -166,6 +167,11 @@ class EventReader:
             self._last = now
         elif self._stall is not None and now - self._last > self._stall:
             raise self.stalled()
+
+    @property
+    def failure(self) -> NebulaStreamError | None:
+        """An error met after the events last returned, raised once they are handed out."""
+        return self._decoder.failure
 
     def stalled(self) -> NebulaTimeoutError:
         """The error for a stream that produced no event within the stall timeout."""

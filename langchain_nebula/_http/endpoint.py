@@ -13,7 +13,22 @@ from langchain_nebula._http.retry import RetryPolicy
 from langchain_nebula._http.timeouts import ReadRule, Timeouts, Waits
 from langchain_nebula._redaction import Redactor
 
-__all__ = ["Endpoint"]
+__all__ = ["Endpoint", "MaskedHeaders"]
+
+
+class MaskedHeaders(dict[str, str]):
+    """Request headers whose ``repr`` shows names only.
+
+    They carry the bearer key and maybe other credentials (``default_headers``): a
+    ``repr`` of them, or of a frame's locals in a traceback, must show neither.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(dict.fromkeys(self, "***"))
+
+    __str__ = __repr__
 
 
 def _extension(waits: Waits) -> dict[str, float | None]:

@@ -4,6 +4,12 @@ Creating many model instances is cheap: instances with the same timeout share a
 client. Async clients hold connections bound to the loop that opened them, so each
 loop has its own, closed when the loop shuts down. The clients are the default
 library's (``_http``): httpx2, or httpx on Python 3.10.
+
+A forked child starts with no pooled clients: the ones it inherits hold the parent's
+sockets, and two processes reading one connection read each other's answers. They
+are dropped, not closed (closing could end the parent's TLS session). The proxy and
+certificate variables httpx reads from the environment are part of a pool's key, so
+a client configured after they change gets a client that honours them.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import threading
+import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "ClientConfig",
     "async_client",
+    "environment_for_clients",
     "sync_client",
 ]
 
@@ -36,6 +45,24 @@ burst of 1000 calls through a pool of 1000 took 9.0 s against 1.8 s through 100
 (``abatch`` on the canned server, one loop, 5 rounds): opening and tracking many
 connections costs more than queueing for few."""
 
+# Besides the *_proxy variables (any scheme, any case), what httpx's trust_env reads.
+_TRUSTED_VARIABLES = frozenset({"SSL_CERT_FILE", "SSL_CERT_DIR"})
+
+
+def environment_for_clients() -> tuple[tuple[str, str], ...]:
+    """The environment variables an httpx client made now would read, sorted.
+
+    Read once per configuration (not per request): scanning the environment costs
+    microseconds a call should not pay.
+    """
+    return tuple(
+        sorted(
+            (name, value)
+            for name, value in os.environ.items()
+            if name.lower().endswith("_proxy") or name in _TRUSTED_VARIABLES
+        )
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class ClientConfig:
@@ -44,6 +71,9 @@ class ClientConfig:
     timeout: Waits
     """(connect, read, write, pool) seconds; a Timeout object itself is not hashable."""
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    environment: tuple[tuple[str, str], ...] = ()
+    """The proxy and certificate variables when the configuration was made: a change
+    keys a new client, which reads them as httpx does."""
 
 
 def _client_options(config: ClientConfig) -> dict[str, Any]:
@@ -60,6 +90,29 @@ def _client_options(config: ClientConfig) -> dict[str, Any]:
 
 _sync_clients: dict[ClientConfig, SyncClient] = {}
 _clients_lock = threading.Lock()
+# Every loop's clients, so a forked child can forget them (weakly: a loop's entry
+# lives as long as the loop does).
+_loop_entries: weakref.WeakSet[_LoopClients] = weakref.WeakSet()
+# What a forked child inherited: kept referenced, never closed or collected, since the
+# sockets are the parent's (a collected TLS socket could still be shut down).
+_inherited: list[object] = []
+
+
+def _forget_after_fork() -> None:
+    """Runs in a forked child: every pooled client is the parent's; start without any."""
+    global _clients_lock
+    _clients_lock = threading.Lock()  # another thread may have held it at the fork
+    _inherited.append(dict(_sync_clients))
+    _sync_clients.clear()
+    for entry in list(_loop_entries):
+        _inherited.append(entry.clients)
+        entry.clients = {}
+    _inherited.append(dict(_detached))
+    _detached.clear()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @atexit.register
@@ -84,7 +137,7 @@ def sync_client(config: ClientConfig) -> SyncClient:
 class _LoopClients:
     """The clients of one event loop, closed when the loop shuts down."""
 
-    __slots__ = ("clients", "closer")
+    __slots__ = ("__weakref__", "clients", "closer")
 
     def __init__(self) -> None:
         self.clients: dict[ClientConfig, AsyncClient] = {}
@@ -114,6 +167,7 @@ def async_client(config: ClientConfig) -> AsyncClient:
 
 def _attach(loop: asyncio.AbstractEventLoop) -> _LoopClients:
     entry = _LoopClients()
+    _loop_entries.add(entry)
     try:
         setattr(loop, _LOOP_ATTRIBUTE, entry)
     except AttributeError:

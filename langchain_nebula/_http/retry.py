@@ -29,6 +29,10 @@ class RetryPolicy:
         initial_backoff: The first backoff when the server names no wait.
         max_backoff: The cap on the exponential backoff.
         total_timeout: Seconds the whole call (all attempts and waits) may take.
+        retry_accepted: Whether a request the server accepted (answered 2xx) may be
+            sent again when its answer then fails without a status of its own (a
+            stall, a dropped connection, a body cut short or unreadable). Off by
+            default: the server may have generated, and billed, that answer already.
     """
 
     max_retries: int = 2
@@ -36,6 +40,7 @@ class RetryPolicy:
     initial_backoff: float = 0.5
     max_backoff: float = 8.0
     total_timeout: float | None = None
+    retry_accepted: bool = False
 
     def begin(self) -> Retrying:
         """Starts the retry bookkeeping for one logical request."""
@@ -54,8 +59,16 @@ class Retrying:
         total = policy.total_timeout
         self.deadline = None if total is None else time.monotonic() + total
 
-    def wait_or_raise(self, error: NebulaError) -> float:
-        """Returns the seconds to wait before the next attempt, or raises ``error``."""
+    def wait_or_raise(self, error: NebulaError, *, accepted: bool = False) -> float:
+        """Returns the seconds to wait before the next attempt, or raises ``error``.
+
+        Args:
+            error: Why the attempt failed.
+            accepted: Whether the server had answered the attempt with a 2xx status.
+                Then only an error carrying a status of the server's own (an error
+                event such as LiteLLM's in-band 429: nothing was generated) is
+                retried, unless the policy's ``retry_accepted`` allows the rest.
+        """
         policy = self._policy
         if error.unsent and not self._resent_unsent:
             # Once per request, at once and not counted: the request never reached the
@@ -63,6 +76,12 @@ class Retrying:
             self._resent_unsent = True
             return 0.0
         if not error.retryable or self.retries >= policy.max_retries:
+            raise error
+        if accepted and error.status_code is None and not policy.retry_accepted:
+            error.message += (
+                " (not sent again: the server had accepted the request and may have "
+                "generated, and billed, an answer; retry_accepted_requests=True allows it)"
+            )
             raise error
         wait = error.retry_after
         if wait is not None and wait > policy.max_wait:

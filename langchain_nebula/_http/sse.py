@@ -34,28 +34,36 @@ class SSEDecoder:
             decoder.end()  # []
     """
 
-    __slots__ = ("_data", "_limit", "_pending", "_pending_size", "_size", "_started")
+    __slots__ = ("_data", "_limit", "_pending", "_size", "_started", "failure")
 
     def __init__(self, max_event_bytes: int = 32 * 1024 * 1024) -> None:
-        # Pieces of an unfinished line, joined only once the line ends, so a long line
-        # arriving in many pieces costs linear, not quadratic, time.
-        self._pending: list[bytes] = []
-        self._pending_size = 0
+        # An unfinished line, grown in place: a long line arriving a byte per read
+        # costs its bytes (not an object per piece) and linear, not quadratic, time.
+        self._pending = bytearray()
         self._data: list[bytes] = []
         self._size = 0
         self._limit = max_event_bytes
         self._started = False
+        # An oversized event or line met after others completed in the same piece:
+        # those are returned first, and this is raised by the next call (the reader
+        # of the events may raise it as soon as it has handed them out).
+        self.failure: NebulaStreamError | None = None
 
     def feed(self, piece: bytes) -> list[bytes]:
         """Returns the data of every event that ``piece`` completes."""
+        if self.failure is not None:
+            raise self.failure
         if not self._started:
             piece = self._skip_bom(piece)
         if b"\n" not in piece and b"\r" not in piece:
             self._hold(piece)
             return []
-        buffer = b"".join((*self._pending, piece)) if self._pending else piece
-        self._pending = []
-        self._pending_size = 0
+        if self._pending:
+            self._pending += piece
+            buffer = bytes(self._pending)
+            self._pending = bytearray()
+        else:
+            buffer = piece
         if b"\r" in buffer:
             # A trailing CR may be the first half of CRLF: wait for the next piece.
             held = buffer.endswith(b"\r")
@@ -65,43 +73,49 @@ class SSEDecoder:
             if held:
                 buffer += b"\r"
         lines = buffer.split(b"\n")
-        self._hold(lines.pop())
+        tail = lines.pop()
         events: list[bytes] = []
-        for line in lines:
-            if not line:
-                if self._data:
-                    events.append(self._data[0] if len(self._data) == 1 else b"\n".join(self._data))
-                    self._data = []
-                    self._size = 0
-            elif line.startswith(b"data:"):
-                value = line[6:] if line[5:6] == b" " else line[5:]
-                self._size += len(value)
-                if self._size > self._limit:
-                    msg = f"a stream event exceeded {self._limit} bytes"
-                    raise NebulaStreamError(msg)
-                self._data.append(value)
+        try:
+            for line in lines:
+                if not line:
+                    if self._data:
+                        data = self._data
+                        events.append(data[0] if len(data) == 1 else b"\n".join(data))
+                        self._data = []
+                        self._size = 0
+                elif line.startswith(b"data:"):
+                    value = line[6:] if line[5:6] == b" " else line[5:]
+                    self._size += len(value)
+                    if self._size > self._limit:
+                        msg = f"a stream event exceeded {self._limit} bytes"
+                        raise NebulaStreamError(msg)
+                    self._data.append(value)
+            self._hold(tail)
+        except NebulaStreamError as error:
+            if not events:
+                raise
+            self.failure = error
         return events
 
     def end(self) -> list[bytes]:
         """Call when the body ends; returns an event left unterminated."""
+        if self.failure is not None:
+            raise self.failure
         return self.feed(b"\n\n") if self._pending or self._data else []
 
     def _skip_bom(self, piece: bytes) -> bytes:
         # The mark may itself arrive split; decide once three bytes (or a mismatch) are in.
-        seen = b"".join((*self._pending, piece))
+        seen = bytes(self._pending) + piece
         if len(seen) < len(_BOM) and _BOM.startswith(seen):
-            self._pending = [seen] if seen else []
-            self._pending_size = len(seen)
+            self._pending = bytearray(seen)
             return b""
         self._started = True
-        self._pending = []
-        self._pending_size = 0
+        self._pending = bytearray()
         return seen[len(_BOM) :] if seen.startswith(_BOM) else seen
 
     def _hold(self, partial_line: bytes) -> None:
         if partial_line:
-            self._pending.append(partial_line)
-            self._pending_size += len(partial_line)
-            if self._pending_size > self._limit:
+            self._pending += partial_line
+            if len(self._pending) > self._limit:
                 msg = f"a stream line exceeded {self._limit} bytes without ending"
                 raise NebulaStreamError(msg)

@@ -64,24 +64,29 @@ T_co = TypeVar("T_co", covariant=True)
 _ERROR_BODY_LIMIT = 64 * 1024
 
 
-def decode_json_body(body: bytes) -> dict[str, Any]:
+def decode_json_body(body: bytes, redactor: Redactor | None = None) -> dict[str, Any]:
     """Parses a 2xx response body, which must be a JSON object.
+
+    Args:
+        body: The decoded body.
+        redactor: Masks the key in the snippet an error keeps: a server may echo the
+            request, headers included, whatever its status.
 
     Raises:
         NebulaResponseError: If the body is empty, not JSON, nested past what Python
-            can parse, or not an object. An empty or non-JSON body (a proxy's page)
-            may be transient and is retried; a JSON answer of the wrong shape is not.
+            can parse, or not an object.
     """
     try:
         parsed = decode_json(body)
     except (ValueError, RecursionError):
-        snippet = body[:200].decode("utf-8", "replace")
+        redact = redactor or Redactor(None)
+        snippet = redact.text(body[:200].decode("utf-8", "replace"))
         what = "an empty body" if not body.strip() else f"a non-JSON body: {snippet!r}"
         msg = f"the server answered 200 with {what}"
         raise NebulaResponseError(msg, body=snippet, retryable=True) from None
     if not isinstance(parsed, dict):
         msg = f"the server answered 200 with a JSON {type(parsed).__name__}, not an object"
-        raise NebulaResponseError(msg, body=str(parsed)[:200])
+        raise NebulaResponseError(msg, body=(redactor or Redactor(None)).text(str(parsed)[:200]))
     return parsed
 
 
@@ -111,7 +116,12 @@ class EventParser(Protocol[T_co]):
 
 
 class _Pump(Generic[T]):
-    """One streamed response's pipeline: body pieces → events → the parser's output."""
+    """One streamed response's pipeline: body pieces → events → the parser's output.
+
+    Each item is handed out as soon as the parser makes it: when a later event of the
+    same network read raises (an error event, a malformed one), everything before it
+    has already been delivered, and ``yielded`` says so.
+    """
 
     __slots__ = ("_parser", "_reader", "yielded")
 
@@ -125,29 +135,27 @@ class _Pump(Generic[T]):
         """Whether the parser has seen the stream's terminating event."""
         return self._parser.done
 
-    def feed(self, raw: bytes) -> list[T]:
-        """Returns what ``raw`` (a piece of the body) completes."""
+    def feed(self, raw: bytes) -> Iterator[T]:
+        """Yields what ``raw`` (a piece of the body) completes."""
         return self._run(self._reader.feed(raw))
 
-    def end(self) -> list[T]:
-        """Returns what the end of the body completes; raises if it came too soon."""
-        items = self._run(self._reader.end())
+    def end(self) -> Iterator[T]:
+        """Yields what the end of the body completes; raises if it came too soon."""
+        yield from self._run(self._reader.end())
         if not self._parser.done:
             self._parser.end()
-        return items
 
-    def _run(self, events: list[bytes]) -> list[T]:
-        items: list[T] = []
+    def _run(self, events: list[bytes]) -> Iterator[T]:
         parser = self._parser
         for data in events:
             item = parser.feed(data)
             if item is not None:
-                items.append(item)
+                self.yielded = True
+                yield item
             if parser.done:
-                break
-        if items:
-            self.yielded = True
-        return items
+                return
+        if (failure := self._reader.failure) is not None:
+            raise failure  # met in the same read, after the events just handed out
 
 
 # -- one attempt ----------------------------------------------------------------------
@@ -351,10 +359,72 @@ async def _aopen(client: AsyncClient, request: Request, endpoint: Endpoint) -> R
     raise _error_for(response, kept.raws, endpoint)
 
 
-def _read(
-    client: SyncClient, request: Request, endpoint: Endpoint
+def _answer(
+    body: bytes, response: Response, redactor: Redactor
 ) -> tuple[dict[str, Any], Mapping[str, str]]:
-    response = _open(client, request, endpoint)
+    """The JSON object of a 2xx body and the headers, with the key masked if echoed.
+
+    A server echoing the request (headers included) would otherwise carry the key
+    into whatever error, log, traceback or ``response_metadata`` later quotes the
+    answer. ``may_hold`` costs a few substring searches, so answers without a trace
+    of the key are neither walked nor copied.
+    """
+    answer = decode_json_body(body, redactor)
+    headers: Mapping[str, str] = response.headers
+    if not redactor:
+        return answer, headers
+    if redactor.may_hold(body):
+        answer = redactor.value(answer)
+    if redactor.may_hold(b"\n".join(value for _, value in response.headers.raw)):
+        headers = type(response.headers)(
+            [(name, redactor.text(value)) for name, value in response.headers.multi_items()]
+        )
+    return answer, headers
+
+
+def _scrubbed(error: NebulaError, redactor: Redactor) -> NebulaError:
+    """``error`` as it leaves the transport: no frames below the retry loop, no key.
+
+    The frames a failure passed through hold what was read (a body, an event) and,
+    in the HTTP library's own frames, the request's headers; a traceback printed with
+    its locals, or an error tracker, would show them. Linked errors keep their type
+    and text, not their frames, and go when their text carries the key. The error's
+    own text was masked where it was built; it is masked again here, whatever path
+    built it. Only failures pay for this.
+    """
+    error.__traceback__ = None
+    seen: set[int] = set()
+    linked: BaseException | None = error
+    while linked is not None and id(linked) not in seen:
+        seen.add(id(linked))
+        if linked.__suppress_context__:
+            linked.__context__ = None  # hidden by ``from``; it may hold what was read
+        for attribute in ("__cause__", "__context__"):
+            other = getattr(linked, attribute)
+            if other is None:
+                continue
+            other.__traceback__ = None
+            if redactor and _shows_key(other, redactor):
+                setattr(linked, attribute, None)
+        linked = linked.__cause__ or linked.__context__
+    if redactor:
+        error.message = redactor.text(error.message)
+        error.body = redactor.value(error.body)
+        for name in ("raw_message", "code", "request_id"):
+            value = getattr(error, name)
+            if isinstance(value, str):
+                setattr(error, name, redactor.text(value))
+        error.args = tuple(redactor.value(arg) for arg in error.args)
+    return error
+
+
+def _shows_key(error: BaseException, redactor: Redactor) -> bool:
+    """Whether ``error``'s text or attributes (a JSON error's ``doc``) hold the key."""
+    text = f"{error}{error.args!r}{getattr(error, '__dict__', {})!r}"
+    return redactor.text(text) != text
+
+
+def _read(response: Response, endpoint: Endpoint) -> tuple[dict[str, Any], Mapping[str, str]]:
     pieces: list[bytes] = []
     try:
         _check_length(response, endpoint.max_response_bytes)
@@ -366,13 +436,12 @@ def _read(
         raise _failed(exc, endpoint) from None
     finally:
         response.close()
-    return decode_json_body(b"".join(pieces)), response.headers
+    return _answer(b"".join(pieces), response, endpoint.redactor)
 
 
 async def _aread(
-    client: AsyncClient, request: Request, endpoint: Endpoint
+    response: Response, endpoint: Endpoint
 ) -> tuple[dict[str, Any], Mapping[str, str]]:
-    response = await _aopen(client, request, endpoint)
     pieces: list[bytes] = []
     try:
         _check_length(response, endpoint.max_response_bytes)
@@ -384,10 +453,15 @@ async def _aread(
         raise _failed(exc, endpoint) from None
     finally:
         await response.aclose()
-    return decode_json_body(b"".join(pieces)), response.headers
+    return _answer(b"".join(pieces), response, endpoint.redactor)
 
 
 # -- whole calls ----------------------------------------------------------------------
+# Each attempt has two halves. Until the server answers 2xx, a failure is retried per
+# policy. After it, the server has accepted the request and may be generating (and
+# billing) the answer: only a failure it reports with a status of its own is retried
+# (``Retrying.wait_or_raise(..., accepted=True)``), and a stream that has yielded
+# anything never is.
 
 
 def send_json(
@@ -399,9 +473,15 @@ def send_json(
     while True:
         try:
             _limit_to_deadline(request, retrying, rule)
-            return _read(client, request, endpoint)
+            response = _open(client, request, endpoint)
         except NebulaError as error:
-            time.sleep(retrying.wait_or_raise(error))
+            time.sleep(retrying.wait_or_raise(_scrubbed(error, endpoint.redactor)))
+            continue
+        try:
+            return _read(response, endpoint)
+        except NebulaError as error:
+            failure = _scrubbed(error, endpoint.redactor)
+            time.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
 async def asend_json(
@@ -413,9 +493,15 @@ async def asend_json(
     while True:
         try:
             _limit_to_deadline(request, retrying, rule)
-            return await _aread(client, request, endpoint)
+            response = await _aopen(client, request, endpoint)
         except NebulaError as error:
-            await asyncio.sleep(retrying.wait_or_raise(error))
+            await asyncio.sleep(retrying.wait_or_raise(_scrubbed(error, endpoint.redactor)))
+            continue
+        try:
+            return await _aread(response, endpoint)
+        except NebulaError as error:
+            failure = _scrubbed(error, endpoint.redactor)
+            await asyncio.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
 def stream_events(
@@ -426,18 +512,23 @@ def stream_events(
 ) -> Iterator[T]:
     """Streams a response's events through a fresh parser per attempt, yielding its output.
 
-    A failure before the parser has produced anything (refused, 5xx, a 200 whose first
-    event is an error, as LiteLLM sends when its upstream is rate limited) is retried
-    like any request. Once something has been yielded, a failure raises: nothing is
-    ever repeated.
+    A failure before the server answers 2xx (refused, 5xx) is retried like any
+    request; after it, only an error event naming a retryable status before anything
+    was yielded (LiteLLM's in-band 429 when its upstream is rate limited: nothing was
+    generated). Once something has been yielded, a failure raises after every item
+    made before it: nothing is ever repeated.
     """
     request, request_rule = endpoint.build_request(client, body, stream=True)
     retrying = endpoint.retry.begin()
     while True:
-        pump: _Pump[T] | None = None
         try:
             rule = _limit_to_deadline(request, retrying, request_rule)
             response = _open(client, request, endpoint)
+        except NebulaError as error:
+            time.sleep(retrying.wait_or_raise(_scrubbed(error, endpoint.redactor)))
+            continue
+        pump: _Pump[T] | None = None
+        try:
             try:
                 reader = endpoint.event_reader(response.headers, retrying.deadline)
                 pump = _Pump(new_parser(response.headers), reader)
@@ -452,9 +543,13 @@ def stream_events(
             finally:
                 response.close()
         except NebulaError as error:
+            # The last bytes read may echo the key: out of this frame's locals, which
+            # a traceback printed with locals (or an error tracker) would show.
+            raw = b""
+            failure = _scrubbed(error, endpoint.redactor)
             if pump is not None and pump.yielded:
                 raise
-            time.sleep(retrying.wait_or_raise(error))
+            time.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
 async def astream_events(
@@ -467,10 +562,14 @@ async def astream_events(
     request, request_rule = endpoint.build_request(client, body, stream=True)
     retrying = endpoint.retry.begin()
     while True:
-        pump: _Pump[T] | None = None
         try:
             rule = _limit_to_deadline(request, retrying, request_rule)
             response = await _aopen(client, request, endpoint)
+        except NebulaError as error:
+            await asyncio.sleep(retrying.wait_or_raise(_scrubbed(error, endpoint.redactor)))
+            continue
+        pump: _Pump[T] | None = None
+        try:
             try:
                 reader = endpoint.event_reader(response.headers, retrying.deadline)
                 pump = _Pump(new_parser(response.headers), reader)
@@ -487,9 +586,13 @@ async def astream_events(
             finally:
                 await response.aclose()
         except NebulaError as error:
+            # The last bytes read may echo the key: out of this frame's locals, which
+            # a traceback printed with locals (or an error tracker) would show.
+            raw = b""
+            failure = _scrubbed(error, endpoint.redactor)
             if pump is not None and pump.yielded:
                 raise
-            await asyncio.sleep(retrying.wait_or_raise(error))
+            await asyncio.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
 def _stream_failed(

@@ -11,6 +11,7 @@ floats. Anything else in a 2xx answer is a ``NebulaResponseError``, never a
 from __future__ import annotations
 
 import binascii
+import math
 import sys
 from array import array
 from collections.abc import Mapping, Sequence
@@ -83,7 +84,8 @@ def decode_base64_floats(text: str) -> list[float]:
     """Decodes base64 little-endian float32s.
 
     Raises:
-        ValueError: If ``text`` is not base64 or not a whole number of float32s.
+        ValueError: If ``text`` is not base64, not a whole number of float32s, or
+            holds NaN or Infinity (refused as JSON numbers too).
     """
     raw = binascii.a2b_base64(text)  # binascii.Error and non-ASCII are ValueErrors
     if not raw or len(raw) % _FLOAT32_BYTES:
@@ -93,6 +95,11 @@ def decode_base64_floats(text: str) -> list[float]:
     values.frombytes(raw)
     if _BIG_ENDIAN:
         values.byteswap()
+    # One C-level pass: float32 values summed as doubles cannot overflow, so the sum
+    # is finite exactly when every value is.
+    if not math.isfinite(sum(values)):
+        msg = "the vector holds NaN or Infinity"
+        raise ValueError(msg)
     return values.tolist()
 
 

@@ -31,13 +31,13 @@ from langchain_nebula import (
     NebulaStreamError,
     NebulaTimeoutError,
 )
+from langchain_nebula._http.transport import error_from_transport
+from langchain_nebula._redaction import Redactor
 from langchain_nebula.errors import (
     clean_message,
     error_from_event,
     error_from_response,
 )
-from langchain_nebula._http.transport import error_from_transport
-from langchain_nebula._redaction import Redactor
 from tests.scripted_server import ScriptedServer
 
 KEY = "sk-live-0123456789abcdef"
