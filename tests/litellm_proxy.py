@@ -55,6 +55,7 @@ __all__ = [
     "RATE_LIMITED_KEY",
     "REASONING_MODEL",
     "RPM_LIMITED_MODEL",
+    "RPM_TIER_MODEL",
     "TEXT_MODEL",
     "USER_KEY",
     "VISION_MODEL",
@@ -76,10 +77,11 @@ TEXT_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 REASONING_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"
 VISION_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 RPM_LIMITED_MODEL = "nebula-test/rpm-limited"
+RPM_TIER_MODEL = "nebula-test/rpm-12"  # 12 requests a minute
 BACKEND_DOWN_MODEL = "nebula-test/backend-down"
 EMBEDDINGS_MODEL = "BAAI/bge-large-en-v1.5"
 # The aliases served by the chat backend (the llama.cpp server given as chat_base_url).
-CHAT_ALIASES = (TEXT_MODEL, REASONING_MODEL, VISION_MODEL, RPM_LIMITED_MODEL)
+CHAT_ALIASES = (TEXT_MODEL, REASONING_MODEL, VISION_MODEL, RPM_LIMITED_MODEL, RPM_TIER_MODEL)
 
 
 def r1_grammar(*, open_tag: bool = True, thought: int = 120, answer: int = 80) -> str:
