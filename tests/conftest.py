@@ -12,7 +12,7 @@ from tests.scripted_server import ScriptedServer
 API_KEY = "ak_test-secret-key-0123456789"
 
 # The Ray tier needs the `ray` dependency group, which only `make test-ray` installs
-# (into .venv-ray). Without Ray, `pytest tests/ray_tests` collects nothing and fails.
+# (into .venv-ray). Named explicitly without Ray, tests/ray_tests fails on its imports.
 collect_ignore = [] if importlib.util.find_spec("ray") else ["ray_tests"]
 
 
