@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import threading
 import time
 from typing import Any, Literal
@@ -148,6 +149,8 @@ def run(
     max_retries: int = 2,
 ) -> int:
     """Labels and embeds ``source``'s new rows into ``output``; returns how many it wrote."""
+    # Workers do not share the driver's working directory: make local paths absolute.
+    source, output = (p if "://" in p else os.path.abspath(p) for p in (source, output))
     done = already_written(output)
     records = ray.data.read_json(source)
     if done:
