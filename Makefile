@@ -1,6 +1,6 @@
 # Every target works on a fresh machine: uv is installed with pip if it is missing,
 # and the locked environment is synced before anything runs.
-.PHONY: demo test test-pythons dist-check integration_tests lint format type bench docs mutation transcripts clean
+.PHONY: demo test test-ray test-pythons dist-check integration_tests lint format type bench bench-scale docs mutation transcripts clean
 
 UV := $(shell sh scripts/find_uv.sh)
 ifeq ($(UV),)
@@ -13,6 +13,11 @@ demo:
 
 test:
 	$(RUN) pytest tests
+
+# Ray Data on a local two-worker cluster (tests/ray_tests): the `ray` dependency group
+# (Ray, pyarrow, pandas: ~1 GB) goes into .venv-ray, so `make test` never installs it.
+test-ray:
+	UV_PROJECT_ENVIRONMENT=.venv-ray $(RUN) --group ray pytest tests/ray_tests
 
 # The unit suite on the other supported Pythons (CI runs the full suite on 3.11).
 test-pythons:
@@ -53,6 +58,10 @@ bench:
 	$(RUN) --group bench python benchmarks/bench.py $(if $(QUICK),--quick)
 	$(RUN) --group bench python benchmarks/paced_streams.py $(if $(QUICK),--quick)
 
+# One process vs a local Ray cluster, rows/s (docs/scale.md, "How fast").
+bench-scale:
+	UV_PROJECT_ENVIRONMENT=.venv-ray $(RUN) --group ray python benchmarks/scale.py
+
 # Mutation testing of the pure modules and the I/O layer (configured in setup.cfg; not
 # part of `make test`).
 # A clean run each time: mutmut's cache notices changed source, not changed tests.
@@ -72,4 +81,4 @@ transcripts:
 	$(RUN) python scripts/record_transcripts.py
 
 clean:
-	rm -rf .venv .venv-3.* .venv-wheel .uv-bootstrap dist .pytest_cache .mypy_cache .ruff_cache site mutants
+	rm -rf .venv .venv-3.* .venv-ray .venv-wheel .uv-bootstrap dist .pytest_cache .mypy_cache .ruff_cache site mutants

@@ -55,6 +55,7 @@ __all__ = [
     "RATE_LIMITED_KEY",
     "REASONING_MODEL",
     "RPM_LIMITED_MODEL",
+    "RPM_TIER_MODEL",
     "TEXT_MODEL",
     "USER_KEY",
     "VISION_MISROUTED_MODEL",
@@ -78,6 +79,7 @@ REASONING_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"
 VISION_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"  # served by the vision backend
 VISION_MISROUTED_MODEL = "nebula-test/vision-misrouted"  # a vision alias, text-only backend
 RPM_LIMITED_MODEL = "nebula-test/rpm-limited"
+RPM_TIER_MODEL = "nebula-test/rpm-12"  # 12 requests a minute
 BACKEND_DOWN_MODEL = "nebula-test/backend-down"
 EMBEDDINGS_MODEL = "BAAI/bge-large-en-v1.5"
 # The aliases served by llama.cpp: the chat backend, and the vision backend (VISION_MODEL).
@@ -87,6 +89,7 @@ CHAT_ALIASES = (
     VISION_MODEL,
     VISION_MISROUTED_MODEL,
     RPM_LIMITED_MODEL,
+    RPM_TIER_MODEL,
 )
 
 

@@ -1,5 +1,8 @@
 """Every Python block in README.md and docs/ runs, in order, against a loopback server.
 
+Blocks fenced ```` ```python ray ```` need a Ray cluster: they must be quoted word for word
+from examples/ray/label_and_embed.py, which the Ray tier (``make test-ray``) runs.
+
 Blocks of one page share a namespace, like cells of a notebook. The server answers like
 a model (tool calls, JSON per schema, echoes) via ``generic_reply``.
 """
@@ -47,7 +50,10 @@ def test_every_python_block_runs(
         output = io.StringIO()
         try:
             with contextlib.redirect_stdout(output):
-                exec(compile(block, f"{page.name}[block {number}]", "exec"), namespace)
+                # dont_inherit: run as a reader runs it, not under this file's
+                # `from __future__ import annotations` (Pydantic models would break).
+                code = compile(block, f"{page.name}[block {number}]", "exec", dont_inherit=True)
+                exec(code, namespace)
         except Exception as error:
             pytest.fail(f"{page.name} block {number} raised {error!r}\n---\n{block}")
     assert server.requests, f"{page.name}'s examples sent no request"
@@ -119,3 +125,14 @@ def test_every_link_into_the_repository_names_a_file_that_exists(source: Path) -
     # Absolute links are what a package index shows; a missing target is a dead link there.
     missing = [path for path in REPO_LINK.findall(source.read_text()) if not (ROOT / path).exists()]
     assert missing == []
+
+
+RAY_BLOCK = re.compile(r"^```python ray\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def test_every_ray_block_is_taken_word_for_word_from_the_ray_example() -> None:
+    # Ray blocks need a cluster: the Ray tier (make test-ray) runs the script they quote.
+    script = (ROOT / "examples" / "ray" / "label_and_embed.py").read_text()
+    blocks = [b for page in PAGES for b in RAY_BLOCK.findall(page.read_text())]
+    assert len(blocks) >= 3
+    assert [block for block in blocks if block not in script] == []
