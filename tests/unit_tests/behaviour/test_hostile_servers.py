@@ -27,16 +27,16 @@ from langchain_nebula import (
     NebulaStreamError,
     NebulaTimeoutError,
 )
-from langchain_nebula.errors import error_from_response
 from langchain_nebula._http.libraries import LIBRARIES
-from langchain_nebula._wire.completions import map_completion
 from langchain_nebula._http.transport import decode_json_body
-from langchain_nebula.errors import retry_after_seconds
+from langchain_nebula._wire.completions import map_completion
+from langchain_nebula.errors import error_from_response, retry_after_seconds
 from tests.scripted_server import (
     Reply,
     ScriptedServer,
     chunk,
     completion,
+    generic_reply,
     sse,
     text_stream,
 )
@@ -390,7 +390,6 @@ async def test_a_hostile_retry_after_does_not_hang_async(
 def test_threads_each_running_event_loops_share_the_registry_safely(
     server: ScriptedServer, make_model: Make
 ) -> None:
-    from tests.scripted_server import generic_reply
 
     server.default = generic_reply
     model = make_model()
@@ -415,7 +414,6 @@ def test_threads_each_running_event_loops_share_the_registry_safely(
 def test_connections_of_finished_event_loops_are_closed(
     server: ScriptedServer, make_model: Make
 ) -> None:
-    from tests.scripted_server import generic_reply
 
     server.default = generic_reply
     model = make_model()
@@ -482,3 +480,17 @@ def test_non_json_numbers_are_a_typed_error_not_a_value(literal: bytes) -> None:
         run_stream(sse(event), mode="field")
     with pytest.raises(NebulaResponseError, match="the server answered 200 with a non-JSON body"):
         decode_json_body(b'{"x": ' + literal + b"}")
+
+
+def test_huge_response_is_read_whole(server: ScriptedServer, make_model: Make) -> None:
+    text = "x" * (8 * 1024 * 1024)
+    server.reply_json(completion(text))
+    assert len(make_model().invoke("Hi").content) == len(text)
+
+
+def test_one_huge_stream_event_is_refused_not_buffered_forever(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    server.reply_stream([b"data: " + b"x" * (2 * 1024 * 1024)])
+    with pytest.raises(NebulaStreamError, match="exceeded 1048576 bytes"):
+        list(make_model(max_response_bytes=1024 * 1024).stream("Hi"))

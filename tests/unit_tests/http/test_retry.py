@@ -22,13 +22,11 @@ from langchain_nebula import (
     NebulaRateLimitError,
     NebulaServerError,
     NebulaTimeoutError,
-
+    _server_words,
 )
-from langchain_nebula.errors import NebulaError
 from langchain_nebula._http import retry as _retry
 from langchain_nebula._http.retry import Retrying, RetryPolicy
-from langchain_nebula import _server_words
-from langchain_nebula.errors import retry_after_seconds
+from langchain_nebula.errors import NebulaError, retry_after_seconds
 
 NOW = 1_700_000_000.0
 
