@@ -138,26 +138,6 @@ def test_completion_maps_to_ai_message_with_metadata_and_usage(
     assert message.tool_calls == []
 
 
-def test_usage_details_map_cached_and_reasoning_tokens(
-    server: ScriptedServer, make_model: Make
-) -> None:
-    usage = {
-        "prompt_tokens": 100,
-        "completion_tokens": 50,
-        "total_tokens": 150,
-        "prompt_tokens_details": {"cached_tokens": 64},
-        "completion_tokens_details": {"reasoning_tokens": 30},
-    }
-    server.reply_json(completion(usage=usage))
-    assert make_model().invoke("Hi").usage_metadata == {
-        "input_tokens": 100,
-        "output_tokens": 50,
-        "total_tokens": 150,
-        "input_token_details": {"cache_read": 64},
-        "output_token_details": {"reasoning": 30},
-    }
-
-
 def test_minimal_completion_with_keys_missing_still_maps(
     server: ScriptedServer, make_model: Make
 ) -> None:
@@ -174,21 +154,6 @@ def test_null_content_becomes_empty_string(server: ScriptedServer, make_model: M
     message = make_model().invoke("Hi")
     assert message.content == ""
     assert message.response_metadata["finish_reason"] == "length"
-
-
-def test_system_fingerprint_and_logprobs_are_reported_when_present(
-    server: ScriptedServer, make_model: Make
-) -> None:
-    body = completion("Yes")
-    body["system_fingerprint"] = "fp_abc"
-    logprobs = {
-        "content": [{"token": "Yes", "logprob": -0.01, "bytes": [89, 101, 115], "top_logprobs": []}]
-    }
-    body["choices"][0]["logprobs"] = logprobs
-    server.reply_json(body)
-    message = make_model(logprobs=True).invoke("Hi")
-    assert message.response_metadata["system_fingerprint"] == "fp_abc"
-    assert message.response_metadata["logprobs"] == logprobs
 
 
 def test_n_choices_become_generations(server: ScriptedServer, make_model: Make) -> None:
