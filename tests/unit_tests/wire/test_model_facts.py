@@ -1,0 +1,125 @@
+"""What each model can do, exactly: known entries, families, profiles, reasoning forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from langchain_nebula._wire.model_facts import (
+    KNOWN_MODELS,
+    ModelFacts,
+    facts_for,
+    profile_for,
+    reasoning_form_for,
+)
+
+TEXT = {"text_inputs": True, "text_outputs": True, "image_inputs": False}
+
+
+def test_a_text_model_is_known_with_its_context() -> None:
+    assert facts_for("meta-llama/Llama-3.3-70B-Instruct") == ModelFacts(
+        {**TEXT, "reasoning_output": False, "max_input_tokens": 131072}
+    )
+
+
+def test_the_vision_model_takes_images_and_image_urls() -> None:
+    assert profile_for("Qwen/Qwen2.5-VL-7B-Instruct") == {
+        "text_inputs": True,
+        "text_outputs": True,
+        "image_inputs": True,
+        "image_url_inputs": True,
+        "reasoning_output": False,
+        "max_input_tokens": 32768,
+    }
+
+
+def test_a_known_thinker_reasons_in_tags_with_its_limits() -> None:
+    facts = facts_for("deepseek-ai/DeepSeek-R1-Distill-Llama-70B")
+    assert facts == ModelFacts(
+        {**TEXT, "reasoning_output": True, "max_input_tokens": 32768, "max_output_tokens": 10000},
+        "think_tags",
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "context"),
+    [
+        ("meta-llama/Llama-3.1-8B-Instruct", 131072),
+        ("Qwen/Qwen2.5-Coder-32B-Instruct", 32768),
+        ("deepseek-ai/DeepSeek-V3-0324", 131072),
+        ("deepseek-ai/DeepSeek-R1", 131072),
+        ("deepseek-ai/DeepSeek-R1-0528", 131072),
+        ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", 131072),
+        ("Qwen/QwQ-32B", 131072),
+    ],
+)
+def test_each_known_models_context(model: str, context: int) -> None:
+    assert profile_for(model)["max_input_tokens"] == context  # type: ignore[index]
+
+
+def test_the_known_models_are_these() -> None:
+    assert len(KNOWN_MODELS) == 10
+    thinkers = {m for m, f in KNOWN_MODELS.items() if f.reasoning_form == "think_tags"}
+    assert thinkers == {
+        "deepseek-ai/DeepSeek-R1",
+        "deepseek-ai/DeepSeek-R1-0528",
+        "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",
+        "Qwen/QwQ-32B",
+    }
+    assert all(f.profile["reasoning_output"] is (m in thinkers) for m, f in KNOWN_MODELS.items())
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "deepseek-ai/DeepSeek-R1-Next",
+        "DEEPSEEK-R1-lite",
+        "someone/qwq-7b",
+        "Qwen/Qwen3-32B",
+        "Qwen/Qwen3-235B-A22B-Thinking",
+        "qwen3",
+    ],
+)
+def test_an_unlisted_member_of_a_thinking_family_reasons_in_tags(model: str) -> None:
+    assert facts_for(model) == ModelFacts(
+        {"text_inputs": True, "text_outputs": True, "reasoning_output": True}, "think_tags"
+    )
+    assert reasoning_form_for(model) == "think_tags"
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "Qwen/Qwen3-235B-A22B-Instruct-2507",
+        "Qwen/Qwen3-Embedding-8B",
+        "Qwen/Qwen3-Reranker-4B",
+        "qwen3-instruct",
+        "Qwen/Qwen2.5-72B-Instruct",
+        "some/unknown-model",
+        "",
+    ],
+)
+def test_an_unknown_model_has_no_facts(model: str) -> None:
+    assert facts_for(model) is None
+    assert profile_for(model) is None
+    assert reasoning_form_for(model) == "none"
+
+
+def test_a_text_model_does_not_reason_in_tags() -> None:
+    assert reasoning_form_for("meta-llama/Llama-3.3-70B-Instruct") == "none"
+    assert reasoning_form_for("Qwen/QwQ-32B") == "think_tags"
+
+
+def test_a_profile_is_a_fresh_copy() -> None:
+    profile = profile_for("Qwen/QwQ-32B")
+    assert profile is not None
+    profile["max_input_tokens"] = 1
+    assert profile_for("Qwen/QwQ-32B")["max_input_tokens"] == 131072  # type: ignore[index]
+    assert type(profile) is dict
+
+
+def test_facts_are_frozen() -> None:
+    facts = facts_for("Qwen/QwQ-32B")
+    with pytest.raises(AttributeError):
+        facts.reasoning_form = "none"  # type: ignore[misc,union-attr]
+    assert ModelFacts({}).reasoning_form == "none"
