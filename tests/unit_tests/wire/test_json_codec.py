@@ -44,7 +44,7 @@ def test_a_body_is_utf8_bytes() -> None:
     ],
 )
 def test_nan_and_infinity_are_refused_naming_where(payload: dict[str, Any], where: str) -> None:
-    with pytest.raises(ValueError, match="^request field ") as caught:
+    with pytest.raises(ValueError, match=r"^request field ") as caught:
         encode_json(payload)
     assert str(caught.value) == f"request field {where} is NaN or infinite, which JSON cannot carry"
     assert caught.value.__cause__ is None
