@@ -34,7 +34,6 @@ from langchain_nebula import (
 from langchain_nebula._http.transport import error_from_transport
 from langchain_nebula._redaction import Redactor
 from langchain_nebula.errors import (
-    clean_message,
     error_from_event,
     error_from_response,
 )
@@ -379,61 +378,6 @@ def test_invalid_utf8_in_a_body_is_replaced_not_raised() -> None:
 
 
 # -- a proxy's wrapping is removed, the server's words kept ----------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "clean"),
-    [
-        (
-            "litellm.BadRequestError: OpenAIException - bad format\n\n"
-            "LiteLLM: model group 'm' failed with the error above.",
-            "bad format",
-        ),
-        (
-            "litellm.ContextWindowExceededError: litellm.BadRequestError: "
-            "Hosted_vllmException - too long",
-            "too long",
-        ),
-        ("litellm._pre_call_checks: no deployment", "no deployment"),
-        ("/v1/chat/completions: boom", "boom"),
-        ("Error code: 400 - {'error': {'message': 'inner words'}}", "inner words"),
-        ('Error code: 400 - {"error": {"message": "json words"}}', "json words"),
-        ('{"message": "flat words"}', "flat words"),
-        ('{"error": "plain words"}', "plain words"),
-        ('{"error": {"code": 1}}', '{"error": {"code": 1}}'),
-        ('{"error": {"message": "  "}}', '{"error": {"message": " "}}'),
-        ("{'a': [1, 2]", "{'a': [1, 2]"),
-        ("{not json at all}", "{not json at all}"),
-        ("{1, 2}", "{1, 2}"),
-        ("  spaced\n\tout   words ", "spaced out words"),
-        ("litellm.BadRequestError: ", "litellm.BadRequestError:"),
-        ("litellm.APIError: OpenAIException - ", "litellm.APIError: OpenAIException -"),
-        ("bad\n\nSet 'context_window_fallback' to true", "bad"),
-        ("bad\nmodel=qwen", "bad"),
-        ("bad LiteLLM Retried: 2 times", "bad"),
-        ("bad, LiteLLM Max Retries: 3", "bad"),
-        ("bad Received Model Group=qwen", "bad"),
-        ("bad Available Model Group Fallbacks=None", "bad"),
-        ("bad Call `/v1/models` to view available models", "bad"),
-        ("a\nmodel=x", "a"),
-        ("a\nmodel=b\nmodel=c", "a"),
-        ("  litellm.BadRequestError:   words ", "words"),
-        ("{'message': 'x'}  # from the proxy", "{'message': 'x'} # from the proxy"),
-        # A tail at the very start is kept: there would be nothing left.
-        ("\nmodel=x\n\nLiteLLM: y", "model=x"),
-    ],
-)
-def test_clean_message_keeps_the_servers_own_words(raw: str, clean: str) -> None:
-    assert clean_message(raw) == clean
-
-
-def test_clean_message_removes_at_most_eight_nested_prefixes() -> None:
-    assert clean_message("AError: " * 8 + "words") == "words"
-    assert clean_message("AError: " * 9 + "words") == "AError: words"
-
-
-def test_clean_message_reads_only_the_first_2000_characters() -> None:
-    assert clean_message("a" * 2500) == "a" * 2000
 
 
 def test_a_proxy_message_is_cleaned_and_kept_raw() -> None:
