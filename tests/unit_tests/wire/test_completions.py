@@ -1,8 +1,9 @@
 """Completion bodies → LangChain results, exactly: every field invoke returns.
 
 ``map_completion`` builds what ``invoke`` returns; these tests compare whole
-``ChatResult`` objects and the exact error for each malformed shape, plus the helpers
-it shares with streaming (usage, tool calls, content parts).
+``ChatResult`` objects and the exact error for each malformed shape. The readers of a
+choice it shares with streaming (usage, tool calls, content parts) are pinned in
+wire/test_choices.py.
 """
 
 from __future__ import annotations
