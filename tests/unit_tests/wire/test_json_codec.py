@@ -76,3 +76,9 @@ def test_the_fallback_decoder_refuses_nan_and_infinity_by_name(constant: str) ->
 
 def test_the_fallback_decoder_reads_json() -> None:
     assert json_codec._decode_strict('{"a": [1.5, "é"]}') == {"a": [1.5, "é"]}
+
+
+def test_a_body_that_is_itself_nan_is_named_the_body() -> None:
+    with pytest.raises(ValueError, match="the body") as caught:
+        encode_json(float("nan"))  # type: ignore[arg-type]
+    assert str(caught.value) == "request field the body is NaN or infinite, which JSON cannot carry"

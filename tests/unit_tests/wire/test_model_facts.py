@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from langchain_nebula._wire import model_facts
 from langchain_nebula._wire.model_facts import (
     KNOWN_MODELS,
     ModelFacts,
@@ -123,3 +124,22 @@ def test_facts_are_frozen() -> None:
     with pytest.raises(AttributeError):
         facts.reasoning_form = "none"  # type: ignore[misc,union-attr]
     assert ModelFacts({}).reasoning_form == "none"
+
+
+# -- the entries' builders (the table is built at import; these pin how) --------------
+
+
+def test_a_text_entry_states_its_context_and_no_images_or_reasoning() -> None:
+    assert model_facts._text(5) == ModelFacts(
+        {**TEXT, "reasoning_output": False, "max_input_tokens": 5}, "none"
+    )
+
+
+def test_a_thinker_entry_reasons_in_tags_within_its_limits() -> None:
+    assert model_facts._thinker(7) == ModelFacts(
+        {**TEXT, "reasoning_output": True, "max_input_tokens": 7}, "think_tags"
+    )
+    assert model_facts._thinker(7, max_output_tokens=3) == ModelFacts(
+        {**TEXT, "reasoning_output": True, "max_input_tokens": 7, "max_output_tokens": 3},
+        "think_tags",
+    )
