@@ -26,6 +26,7 @@ PACKAGE = "langchain_nebula"
 SCOPE: dict[str, frozenset[str] | None] = {
     "errors": None,
     "_redaction": None,
+    "_server_words": None,
     "_wire/json_codec": None,
     "_wire/messages": None,
     "_wire/tools": None,

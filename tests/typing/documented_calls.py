@@ -1,7 +1,7 @@
 """The calls README.md and docs/ document, as a user writes them: type-checked, not run.
 
-``tests/unit_tests/test_typing.py`` runs pyright and ``mypy --strict`` (without the
-pydantic plugin) on this file; both must report nothing.
+``tests/unit_tests/docs/test_documented_calls_typecheck.py`` runs pyright and
+``mypy --strict`` (without the pydantic plugin) on this file; both must report nothing.
 """
 
 from __future__ import annotations

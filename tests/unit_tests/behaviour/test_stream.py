@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from functools import reduce
 from operator import add
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +30,7 @@ from tests.scripted_server import (
     tool_delta,
     usage_chunk,
 )
+from tests.stream_helpers import run_stream
 
 Make = Callable[..., ChatNebula]
 
@@ -378,3 +381,15 @@ def test_text_chunks_are_exactly_the_validated_objects(text: str, message_id: st
     assert repr(fast) == repr(slow)
     assert (fast + built(text)) == (slow + slow)
     assert fast.message.additional_kwargs is not built(text).message.additional_kwargs  # fresh
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=12))
+def test_any_chunking_of_a_stream_gives_the_same_chunks(cuts: list[int]) -> None:
+    body = b"".join(text_stream("Hé", "llo ", "wörld", "!"))
+
+    def run(pieces: list[bytes]) -> list[tuple[str, Any]]:
+        return [(c.text, c.message.usage_metadata) for c in run_stream(pieces)]
+
+    bounds = sorted({0, len(body), *[c % (len(body) + 1) for c in cuts]})
+    assert run([body[a:b] for a, b in itertools.pairwise(bounds)]) == run([body])

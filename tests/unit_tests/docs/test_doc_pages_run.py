@@ -19,7 +19,7 @@ import pytest
 
 from tests.scripted_server import ScriptedServer, generic_reply
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 # A 1x1 PNG: the docs read "photo.png" to show sending a local file.

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
-from collections.abc import Iterator
-from datetime import datetime, timezone
-from email.utils import format_datetime
 from types import SimpleNamespace
 
 import pytest
@@ -26,7 +22,7 @@ from langchain_nebula import (
 )
 from langchain_nebula._http import retry as _retry
 from langchain_nebula._http.retry import Retrying, RetryPolicy
-from langchain_nebula.errors import NebulaError, retry_after_seconds
+from langchain_nebula.errors import NebulaError
 
 NOW = 1_700_000_000.0
 
@@ -226,66 +222,3 @@ def test_each_retry_is_logged_with_its_wait(caplog: pytest.LogCaptureFixture) ->
     assert [r.getMessage() for r in caplog.records if r.name == "langchain_nebula"] == [
         "Nebula request failed (busy); retry 1 of 3 in 1.50 s"
     ]
-
-
-# -- Retry-After headers -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("headers", "seconds"),
-    [
-        ({"retry-after": "2"}, 2.0),
-        ({"retry-after": "2.5"}, 2.5),
-        ({"retry-after": "0"}, 0.0),
-        ({"retry-after-ms": "1500"}, 1.5),
-        ({"retry-after-ms": "0"}, 0.0),
-        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
-        ({"retry-after-ms": "soon", "retry-after": "9"}, 9.0),
-        ({"retry-after-ms": "-5", "retry-after": "9"}, 9.0),
-        ({"retry-after-ms": "inf", "retry-after": "9"}, 9.0),
-        ({}, None),
-        ({"retry-after-ms": "nan"}, None),
-        ({"retry-after": "soon"}, None),
-        ({"retry-after": "-1"}, None),
-        ({"retry-after": ""}, None),
-    ],
-)
-def test_retry_after_headers_are_read_as_seconds(
-    headers: dict[str, str], seconds: float | None
-) -> None:
-    assert retry_after_seconds(headers) == seconds
-
-
-@pytest.mark.usefixtures("clock")
-def test_an_http_date_is_the_seconds_until_then() -> None:
-    then = datetime.fromtimestamp(NOW + 90, tz=timezone.utc)
-    assert retry_after_seconds({"retry-after": format_datetime(then, usegmt=True)}) == 90.0
-
-
-@pytest.mark.usefixtures("clock")
-def test_an_http_date_in_another_zone_is_converted() -> None:
-    assert retry_after_seconds({"retry-after": "Tue, 14 Nov 2023 23:13:40 +0100"}) == 20.0
-
-
-@pytest.mark.usefixtures("clock")
-def test_an_http_date_without_a_zone_is_read_as_utc() -> None:
-    assert retry_after_seconds({"retry-after": "Tue, 14 Nov 2023 22:13:50"}) == 30.0
-
-
-@pytest.fixture
-def local_zone_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.mark.usefixtures("clock", "local_zone_new_york")
-def test_an_http_date_without_a_zone_is_utc_whatever_the_local_zone() -> None:
-    assert retry_after_seconds({"retry-after": "Tue, 14 Nov 2023 22:13:50"}) == 30.0
-
-
-@pytest.mark.usefixtures("clock")
-def test_an_http_date_in_the_past_means_no_wait() -> None:
-    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0

@@ -33,7 +33,7 @@ from langchain_nebula.catalog import list_models
 from tests.litellm_proxy import VISION_MODEL
 from tests.scripted_server import Reply, ScriptedServer
 
-ROOT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "transcripts"
+ROOT = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "transcripts"
 TRANSCRIPTS = sorted(ROOT.glob("*/*.json"))
 Make = Callable[..., ChatNebula]
 # Headers the scripted server writes itself, or that describe the recorded framing.

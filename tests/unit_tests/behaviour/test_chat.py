@@ -1,17 +1,34 @@
-"""Invoke: request JSON sent and the AIMessage built from each completion shape."""
+"""Chat (invoke): the request JSON sent for messages and settings, the AIMessage built."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
+from typing import Any
 
+import pydantic
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 
-from langchain_nebula import ChatNebula
+from langchain_nebula import (
+    ChatNebula,
+)
+from langchain_nebula._wire.messages import map_messages
 from tests.conftest import API_KEY
-from tests.scripted_server import ScriptedServer, completion
+from tests.scripted_server import Reply, ScriptedServer, completion
 
 Make = Callable[..., ChatNebula]
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
 
 
 def test_invoke_sends_only_model_and_messages_by_default(
@@ -121,26 +138,6 @@ def test_completion_maps_to_ai_message_with_metadata_and_usage(
     assert message.tool_calls == []
 
 
-def test_usage_details_map_cached_and_reasoning_tokens(
-    server: ScriptedServer, make_model: Make
-) -> None:
-    usage = {
-        "prompt_tokens": 100,
-        "completion_tokens": 50,
-        "total_tokens": 150,
-        "prompt_tokens_details": {"cached_tokens": 64},
-        "completion_tokens_details": {"reasoning_tokens": 30},
-    }
-    server.reply_json(completion(usage=usage))
-    assert make_model().invoke("Hi").usage_metadata == {
-        "input_tokens": 100,
-        "output_tokens": 50,
-        "total_tokens": 150,
-        "input_token_details": {"cache_read": 64},
-        "output_token_details": {"reasoning": 30},
-    }
-
-
 def test_minimal_completion_with_keys_missing_still_maps(
     server: ScriptedServer, make_model: Make
 ) -> None:
@@ -157,21 +154,6 @@ def test_null_content_becomes_empty_string(server: ScriptedServer, make_model: M
     message = make_model().invoke("Hi")
     assert message.content == ""
     assert message.response_metadata["finish_reason"] == "length"
-
-
-def test_system_fingerprint_and_logprobs_are_reported_when_present(
-    server: ScriptedServer, make_model: Make
-) -> None:
-    body = completion("Yes")
-    body["system_fingerprint"] = "fp_abc"
-    logprobs = {
-        "content": [{"token": "Yes", "logprob": -0.01, "bytes": [89, 101, 115], "top_logprobs": []}]
-    }
-    body["choices"][0]["logprobs"] = logprobs
-    server.reply_json(body)
-    message = make_model(logprobs=True).invoke("Hi")
-    assert message.response_metadata["system_fingerprint"] == "fp_abc"
-    assert message.response_metadata["logprobs"] == logprobs
 
 
 def test_n_choices_become_generations(server: ScriptedServer, make_model: Make) -> None:
@@ -288,7 +270,6 @@ async def test_ainvoke_sends_the_same_request_and_maps_the_same_message(
 
 
 def test_batch_runs_every_input(server: ScriptedServer, make_model: Make) -> None:
-    from tests.scripted_server import Reply
 
     server.default = lambda request: Reply(
         200,
@@ -300,3 +281,193 @@ def test_batch_runs_every_input(server: ScriptedServer, make_model: Make) -> Non
     answers = make_model().batch(["a", "b", "c", "d"], config={"max_concurrency": 4})
     assert [a.content for a in answers] == ["A", "B", "C", "D"]
     assert len(server.requests) == 4
+
+
+def sent_messages(
+    server: ScriptedServer, make_model: Make, messages: list[BaseMessage]
+) -> list[dict[str, Any]]:
+    server.reply_json(completion())
+    make_model().invoke(messages)
+    return server.requests[-1].json["messages"]
+
+
+def test_each_role_maps_to_its_wire_message(server: ScriptedServer, make_model: Make) -> None:
+    history = [
+        SystemMessage("You are terse."),
+        HumanMessage("What is 2+2?", name="alice"),
+        AIMessage("4"),
+        ChatMessage(role="user", content="And 3+3?"),
+        ChatMessage(role="ai", content="6"),
+        ChatMessage(role="developer", content="Keep it short."),
+    ]
+    assert sent_messages(server, make_model, history) == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "What is 2+2?", "name": "alice"},
+        {"role": "assistant", "content": "4"},
+        {"role": "user", "content": "And 3+3?"},
+        {"role": "assistant", "content": "6"},
+        {"role": "developer", "content": "Keep it short."},
+    ]
+
+
+def test_ai_tool_calls_and_tool_results_map_to_the_wire(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    history = [
+        HumanMessage("Add 1 and 2"),
+        AIMessage("", tool_calls=[{"name": "add", "args": {"a": 1, "b": 2}, "id": "call-1"}]),
+        ToolMessage(content=[{"type": "text", "text": "3"}], tool_call_id="call-1", name="add"),
+    ]
+    sent = sent_messages(server, make_model, history)
+    assert sent[1] == {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "call-1",
+                "type": "function",
+                "function": {"name": "add", "arguments": '{"a": 1, "b": 2}'},
+            }
+        ],
+    }
+    assert sent[2] == {"role": "tool", "tool_call_id": "call-1", "content": "3"}
+
+
+def test_ai_content_blocks_send_text_only(server: ScriptedServer, make_model: Make) -> None:
+    message = AIMessage(
+        content=[
+            {"type": "reasoning", "reasoning": "hmm"},
+            {"type": "text", "text": "Hello", "id": "lc_1", "index": 0},
+            {"type": "text", "text": " there"},
+        ]
+    )
+    assert sent_messages(server, make_model, [HumanMessage("Hi"), message])[1] == {
+        "role": "assistant",
+        "content": "Hello there",
+    }
+
+
+def test_text_parts_are_sent_clean(server: ScriptedServer, make_model: Make) -> None:
+    message = HumanMessage(
+        content=[
+            {"type": "text", "text": "first", "id": "abc", "index": 3, "annotations": []},
+            "second",
+        ]
+    )
+    assert sent_messages(server, make_model, [message])[0]["content"] == [
+        {"type": "text", "text": "first"},
+        {"type": "text", "text": "second"},
+    ]
+
+
+def test_single_text_part_is_sent_as_a_string(server: ScriptedServer, make_model: Make) -> None:
+    message = HumanMessage(content=[{"type": "text", "text": "only", "id": "x"}])
+    assert sent_messages(server, make_model, [message])[0]["content"] == "only"
+
+
+def test_an_image_block_is_sent_as_an_image_url_part(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    # Every image form and its wire value: tests/unit_tests/wire/test_messages.py.
+    block = {"type": "image", "base64": PNG, "mime_type": "image/png"}
+    image_url = {"url": f"data:image/png;base64,{PNG}"}
+    message = HumanMessage(content=[{"type": "text", "text": "What is this image?"}, block])
+    assert sent_messages(server, make_model, [message])[0]["content"] == [
+        {"type": "text", "text": "What is this image?"},
+        {"type": "image_url", "image_url": image_url},
+    ]
+
+
+def test_an_unsupported_block_fails_before_any_request(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    # Every refused block and its exact words: tests/unit_tests/wire/test_messages.py.
+    block = {"type": "audio", "base64": "AAAA", "mime_type": "audio/wav"}
+    complaint = "'audio'"
+    message = HumanMessage(content=[{"type": "text", "text": "look"}, block])
+    with pytest.raises(ValueError, match=complaint) as caught:
+        make_model().invoke([message])
+    assert "message 0" in str(caught.value)
+    assert server.requests == []
+
+
+def test_non_text_non_image_in_a_tool_message_raises_naming_the_block(
+    server: ScriptedServer, make_model: Make
+) -> None:
+    history = [
+        HumanMessage("Hi"),
+        AIMessage("", tool_calls=[{"name": "read", "args": {}, "id": "c1"}]),
+        ToolMessage(
+            content=[{"type": "file", "base64": "JVBERi0=", "mime_type": "application/pdf"}],
+            tool_call_id="c1",
+        ),
+    ]
+    with pytest.raises(ValueError, match=r"message 2 .*'file'"):
+        make_model().invoke(history)
+    assert server.requests == []
+
+
+TEXTS = st.text(max_size=20)
+
+
+BLOCKS = st.one_of(
+    TEXTS,
+    st.fixed_dictionaries({"type": st.just("text"), "text": TEXTS}),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("image_url"),
+            "image_url": st.one_of(TEXTS, st.fixed_dictionaries({"url": TEXTS})),
+        }
+    ),
+    st.fixed_dictionaries({"type": st.just("image"), "url": TEXTS}),
+    st.fixed_dictionaries({"type": st.just("image"), "base64": TEXTS, "mime_type": TEXTS}),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("image"),
+            "source_type": st.sampled_from(["url", "base64", "id"]),
+            "data": TEXTS,
+        }
+    ),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["audio", "video", "file", "reasoning", "tool_call", "weird"])}
+    ),
+    st.dictionaries(
+        st.sampled_from(["type", "text", "url", "image_url", "data"]),
+        st.one_of(TEXTS, st.none(), st.integers()),
+    ),
+)
+
+
+CONTENT = st.one_of(TEXTS, st.lists(BLOCKS, max_size=4))
+
+
+def _message(kind: str, content: Any) -> BaseMessage:
+    if kind == "human":
+        return HumanMessage(content=content)
+    if kind == "system":
+        return SystemMessage(content=content)
+    if kind == "ai":
+        return AIMessage(content=content)
+    if kind == "tool":
+        return ToolMessage(content=content, tool_call_id="c1")
+    return ChatMessage(role="user", content=content)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["human", "system", "ai", "tool", "chat"]), CONTENT), max_size=5
+    )
+)
+def test_any_conversation_converts_or_raises_value_error(
+    conversation: list[tuple[str, Any]],
+) -> None:
+    try:
+        messages = [_message(kind, content) for kind, content in conversation]
+    except pydantic.ValidationError:
+        return  # LangChain itself refused the message; nothing reaches us
+    try:
+        wire = map_messages(messages)
+    except ValueError:
+        return
+    json.dumps(wire)  # whatever converts is sendable

@@ -1,17 +1,14 @@
-"""Tool calling and structured output: request forms, parsing, streaming."""
+"""Structured output: the request each method sends, what it parses, cut and bad replies."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import reduce
-from operator import add
 from typing import Any
 
 import pytest
 from langchain_core.exceptions import OutputParserException
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-from langchain_core.tools import tool
+from langchain_core.messages import AIMessage
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
@@ -35,17 +32,6 @@ class Person(TypedDict):
     age: int
 
 
-@tool
-def add_numbers(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-def multiply(a: int, b: int) -> int:
-    """Multiply two integers."""
-    return a * b
-
-
 PERSON_SCHEMA = {
     "title": "Person",
     "description": "A person.",
@@ -64,150 +50,10 @@ def tool_call_completion(
     return completion(None, finish_reason="tool_calls", tool_calls=calls)
 
 
-def test_every_tool_form_becomes_an_openai_function(
-    server: ScriptedServer, make_model: Make
-) -> None:
-    server.reply_json(completion())
-    openai_dict = {
-        "type": "function",
-        "function": {
-            "name": "lookup",
-            "description": "Look up.",
-            "parameters": {"type": "object", "properties": {}},
-        },
-    }
-    make_model().bind_tools(
-        [Weather, Person, add_numbers, multiply, PERSON_SCHEMA, openai_dict]
-    ).invoke("Hi")
-    tools = server.requests[0].json["tools"]
-    assert [t["type"] for t in tools] == ["function"] * 6
-    assert [t["function"]["name"] for t in tools] == [
-        "Weather",
-        "Person",
-        "add_numbers",
-        "multiply",
-        "Person",
-        "lookup",
-    ]
-    assert tools[0]["function"]["parameters"]["properties"]["city"]["description"] == "City name"
-    assert tools[2]["function"]["parameters"]["required"] == ["a", "b"]
-    assert "tool_choice" not in server.requests[0].json
-    assert "parallel_tool_calls" not in server.requests[0].json
-
-
-@pytest.mark.parametrize(
-    ("choice", "tools", "sent"),
-    [
-        ("auto", [add_numbers, multiply], "auto"),
-        ("none", [add_numbers, multiply], "none"),
-        ("required", [add_numbers, multiply], "required"),
-        ("any", [add_numbers, multiply], "required"),
-        ("any", [add_numbers], {"type": "function", "function": {"name": "add_numbers"}}),
-        ("required", [add_numbers], {"type": "function", "function": {"name": "add_numbers"}}),
-        (True, [multiply], {"type": "function", "function": {"name": "multiply"}}),
-        (
-            "multiply",
-            [add_numbers, multiply],
-            {"type": "function", "function": {"name": "multiply"}},
-        ),
-        (
-            {"type": "function", "function": {"name": "multiply"}},
-            [add_numbers, multiply],
-            {"type": "function", "function": {"name": "multiply"}},
-        ),
-    ],
+CUT = (
+    "the reply was cut off at the token limit (finish_reason 'length') before the "
+    "structured output was complete; raise max_tokens or ask for less"
 )
-def test_tool_choice_forms(
-    server: ScriptedServer, make_model: Make, choice: Any, tools: list[Any], sent: Any
-) -> None:
-    server.reply_json(completion())
-    make_model().bind_tools(tools, tool_choice=choice).invoke("Hi")
-    assert server.requests[0].json["tool_choice"] == sent
-
-
-@pytest.mark.parametrize(
-    ("choice", "complaint"),
-    [
-        ("divide", "not 'auto', 'none', 'required', 'any' or a bound tool"),
-        (
-            {"type": "function", "function": {"name": "divide"}},
-            "'divide', which is not a bound tool",
-        ),
-        (True, "exactly one tool"),
-        (3, "must be a string, bool or dict"),
-    ],
-)
-def test_bad_tool_choice_fails_at_bind_time(make_model: Make, choice: Any, complaint: str) -> None:
-    with pytest.raises(ValueError, match=complaint):
-        make_model().bind_tools([add_numbers, multiply], tool_choice=choice)
-
-
-def test_strict_and_parallel_tool_calls_are_sent_only_when_set(
-    server: ScriptedServer, make_model: Make
-) -> None:
-    server.reply_json(completion())
-    make_model().bind_tools([multiply], strict=True, parallel_tool_calls=False).invoke("Hi")
-    sent = server.requests[0].json
-    assert sent["parallel_tool_calls"] is False
-    assert sent["tools"][0]["function"]["strict"] is True
-
-
-def test_tool_call_round_trip_history(server: ScriptedServer, make_model: Make) -> None:
-    server.reply_json(tool_call_completion("multiply", '{"a": 6, "b": 7}'))
-    server.reply_json(completion("42"))
-    model = make_model().bind_tools([multiply])
-    history: list[Any] = [HumanMessage("6 times 7?")]
-    reply = model.invoke(history)
-    assert reply.tool_calls == [
-        {"name": "multiply", "args": {"a": 6, "b": 7}, "id": "chatcmpl-tool-1", "type": "tool_call"}
-    ]
-    history += [reply, ToolMessage("42", tool_call_id="chatcmpl-tool-1", status="error")]
-    assert model.invoke(history).content == "42"
-    assert server.requests[1].json["messages"][1:] == [
-        {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {
-                    "id": "chatcmpl-tool-1",
-                    "type": "function",
-                    "function": {"name": "multiply", "arguments": '{"a": 6, "b": 7}'},
-                }
-            ],
-        },
-        {"role": "tool", "tool_call_id": "chatcmpl-tool-1", "content": "42"},
-    ]
-
-
-def test_images_from_tools_move_to_a_user_turn_after_the_tool_results(
-    server: ScriptedServer, make_model: Make
-) -> None:
-    server.reply_json(completion())
-    calls = [{"name": "shot", "args": {}, "id": "c1"}, {"name": "log", "args": {}, "id": "c2"}]
-    history = [
-        HumanMessage("Take a screenshot"),
-        AIMessage("", tool_calls=calls),
-        ToolMessage(
-            content=[
-                {"type": "text", "text": "done"},
-                {"type": "image", "url": "https://example.com/s.png"},
-            ],
-            tool_call_id="c1",
-        ),
-        ToolMessage("logged", tool_call_id="c2"),
-    ]
-    make_model().invoke(history)
-    assert server.requests[0].json["messages"][2:] == [
-        {"role": "tool", "tool_call_id": "c1", "content": "done"},
-        {"role": "tool", "tool_call_id": "c2", "content": "logged"},
-        {
-            "role": "user",
-            "content": [
-                {"type": "text", "text": "Image(s) returned by tool call c1:"},
-                {"type": "image_url", "image_url": {"url": "https://example.com/s.png"}},
-            ],
-        },
-    ]
 
 
 def test_json_schema_structured_output_sends_the_schema_and_parses(
@@ -354,43 +200,6 @@ def test_streamed_function_calling_structured_output(
     assert list(structured.stream("Who?"))[-1] == {"name": "Ada", "age": 36}
 
 
-def test_streamed_tool_call_chunks_carry_index_id_name_and_args(
-    server: ScriptedServer, make_model: Make
-) -> None:
-    server.reply_stream(
-        sse(
-            tool_delta(id="t1", name="multiply"),
-            tool_delta('{"a": 2, "b": 3}'),
-            chunk({}, finish_reason="tool_calls"),
-        )
-    )
-    chunks = list(make_model().bind_tools([multiply]).stream("2*3"))
-    first = next(c for c in chunks if c.tool_call_chunks)
-    assert first.tool_call_chunks == [
-        {"name": "multiply", "args": None, "id": "t1", "index": 0, "type": "tool_call_chunk"}
-    ]
-    merged = reduce(add, chunks)
-    assert merged.tool_calls == [
-        {"name": "multiply", "args": {"a": 2, "b": 3}, "id": "t1", "type": "tool_call"}
-    ]
-    assert merged.response_metadata["finish_reason"] == "tool_calls"
-
-
-def test_tool_call_without_index_in_a_single_call_stream(
-    server: ScriptedServer, make_model: Make
-) -> None:
-    server.reply_stream(
-        sse(
-            tool_delta('{"a": 1,', index=None, id="t9", name="multiply"),
-            tool_delta(' "b": 1}', index=None),
-        )
-    )
-    merged = reduce(add, make_model().stream("1*1"))
-    assert merged.tool_calls == [
-        {"name": "multiply", "args": {"a": 1, "b": 1}, "id": "t9", "type": "tool_call"}
-    ]
-
-
 def test_structured_output_request_is_traced_with_its_schema(
     server: ScriptedServer, make_model: Make
 ) -> None:
@@ -464,12 +273,6 @@ def test_streamed_pydantic_output_that_does_not_validate_raises(
     server.reply_stream(sse(chunk({"content": '{"country": "France"}'})))
     with pytest.raises(OutputParserException):
         list(make_model().with_structured_output(City).stream("?"))
-
-
-CUT = (
-    "the reply was cut off at the token limit (finish_reason 'length') before the "
-    "structured output was complete; raise max_tokens or ask for less"
-)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pydantic import AliasChoices
 
 from langchain_nebula import ChatNebula, NebulaEmbeddings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CALLS = ROOT / "tests" / "typing" / "documented_calls.py"
 
 

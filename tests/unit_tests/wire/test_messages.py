@@ -367,6 +367,20 @@ def test_a_system_message_of_one_text_block_is_a_string() -> None:
             {"url": "http://example.com/a.png"},
         ),
         ({"type": "image", "url": URL, "detail": "high"}, {"url": URL, "detail": "high"}),
+        ({"type": "image_url", "image_url": {"url": URL}}, {"url": URL}),
+        (
+            {"type": "image_url", "image_url": {"url": URL, "detail": "low"}},
+            {"url": URL, "detail": "low"},
+        ),
+        (
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+            {"url": f"data:image/png;base64,{PNG}"},
+        ),
+        ({"type": "image", "url": URL}, {"url": URL}),
+        (
+            {"type": "image", "url": URL, "extras": {"detail": "high"}},
+            {"url": URL, "detail": "high"},
+        ),
         (
             {"type": "image", "url": URL, "detail": "low", "extras": {"detail": "high"}},
             {"url": URL, "detail": "low"},

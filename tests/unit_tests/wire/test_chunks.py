@@ -23,6 +23,7 @@ from langchain_nebula import (
 from langchain_nebula._redaction import Redactor
 from langchain_nebula._wire.chunks import StreamParser, TextChunks
 from tests.scripted_server import chunk, usage_chunk
+from tests.stream_helpers import run_stream
 
 ID = "chatcmpl-3812731562554b23a32dd80fbb7d0d09"
 MODEL = "meta-llama/Llama-3.3-70B-Instruct"
@@ -577,3 +578,17 @@ def test_an_id_that_arrives_after_the_first_text_is_on_the_later_chunks() -> Non
         "two",
         "two",
     ]
+
+
+def test_a_stream_with_an_unreadable_usage_count_still_ends() -> None:
+    events = [
+        b'data: {"id": "c", "choices": [{"delta": {"content": "hi"}}]}\n\n',
+        b'data: {"id": "c", "choices": [], "usage": {"prompt_tokens": "\\u00b2"}}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    chunks = run_stream(events)
+    assert chunks[-1].message.usage_metadata == {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "total_tokens": 0,
+    }

@@ -1,11 +1,13 @@
 """Invoke and stream agree, and nothing the server sent is lost: properties over replies.
 
 A reply is generated (reasoning in a field, after an opening tag, before a bare closing
-tag, or none; an answer; maybe a tool call; stop or length), sent once as a completion
-and once as a stream cut at arbitrary places. For every reasoning mode, the message
-invoke builds and the sum of the stream's chunks must be equal, and together their
-content, reasoning and tool-call arguments hold every character the server sent
-(tags and the whitespace around reasoning aside).
+tag, or none; an answer; maybe a tool call; maybe log-probabilities for its tokens; stop
+or length), sent once as a completion and once as a stream cut at arbitrary places. For
+every reasoning mode, the message invoke builds and the sum of the stream's chunks must
+be equal (log-probabilities included: the stream's per-chunk ``{"content": [...]}`` lists
+add up to the completion's), and together their content, reasoning and tool-call
+arguments hold every character the server sent (tags and the whitespace around
+reasoning aside).
 """
 
 from __future__ import annotations
@@ -38,6 +40,27 @@ STREAM_ID = chunk()["id"]  # one response, whichever way it is read
 # Text that may itself hold tag-like characters, so tags split across chunks are common.
 TEXT = st.text(alphabet="ab é<>/\nk", max_size=24)
 CUTS = st.lists(st.integers(min_value=0, max_value=80), max_size=6)
+LOGPROB = st.floats(min_value=-30.0, max_value=0.0, allow_nan=False)
+
+
+@st.composite
+def token_logprobs(draw: st.DrawFn, piece: str) -> list[dict[str, Any]]:
+    """The log-probabilities of the tokens of one streamed piece (0 to 2 tokens)."""
+    tokens = draw(st.lists(st.sampled_from([piece, piece[:1], "é", "<"]), max_size=2))
+    entries = []
+    for token in tokens:
+        alternatives = draw(st.lists(st.tuples(TEXT, LOGPROB), max_size=2))
+        entries.append(
+            {
+                "token": token,
+                "logprob": draw(LOGPROB),
+                "bytes": list(token.encode()),
+                "top_logprobs": [
+                    {"token": t, "logprob": p, "bytes": list(t.encode())} for t, p in alternatives
+                ],
+            }
+        )
+    return entries
 
 
 def split(text: str, cuts: list[int]) -> list[str]:
@@ -66,15 +89,28 @@ def replies(draw: st.DrawFn) -> dict[str, Any]:
     else:
         content = answer
     tool_args = draw(st.one_of(st.none(), TEXT.map(lambda t: json.dumps({"x": t}))))
+    content_cuts = draw(CUTS)
+    logprobs = None
+    if draw(st.booleans()):
+        pieces = split(content, content_cuts)
+        logprobs = [draw(token_logprobs(piece)) for piece in pieces]
     return {
         "content": content,
         "field": field,
         "finish": finish,
         "tool_args": tool_args,
-        "content_cuts": draw(CUTS),
+        "content_cuts": content_cuts,
         "field_cuts": draw(CUTS),
         "args_cuts": draw(CUTS),
+        "logprobs": logprobs,
     }
+
+
+def all_logprobs(reply: dict[str, Any]) -> dict[str, Any] | None:
+    """The completion's ``logprobs``: every token's, in order (``None``: not asked for)."""
+    if reply.get("logprobs") is None:
+        return None
+    return {"content": [entry for piece in reply["logprobs"] for entry in piece]}
 
 
 def completion_body(reply: dict[str, Any], model: str) -> dict[str, Any]:
@@ -89,7 +125,7 @@ def completion_body(reply: dict[str, Any], model: str) -> dict[str, Any]:
                 "function": {"name": "f", "arguments": reply["tool_args"]},
             }
         ]
-    return completion(
+    body = completion(
         reply["content"],
         id=STREAM_ID,
         model=model,
@@ -97,19 +133,26 @@ def completion_body(reply: dict[str, Any], model: str) -> dict[str, Any]:
         usage={"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
         **message,
     )
+    if (logprobs := all_logprobs(reply)) is not None:
+        body["choices"][0]["logprobs"] = logprobs
+    return body
 
 
 def stream_events(reply: dict[str, Any], model: str) -> list[bytes]:
     events: list[Any] = [chunk({"role": "assistant", "content": ""}, model=model)]
+    logprobs = reply.get("logprobs")
+    if logprobs is not None:  # each content chunk carries its tokens' (the first: none)
+        events[0]["choices"][0]["logprobs"] = {"content": []}
     if reply["field"] is not None:
         events += [
             chunk({"reasoning_content": part}, model=model)
             for part in split(reply["field"], reply["field_cuts"])
         ]
-    events += [
-        chunk({"content": part}, model=model)
-        for part in split(reply["content"], reply["content_cuts"])
-    ]
+    for index, part in enumerate(split(reply["content"], reply["content_cuts"])):
+        event = chunk({"content": part}, model=model)
+        if logprobs is not None:
+            event["choices"][0]["logprobs"] = {"content": logprobs[index]}
+        events.append(event)
     if reply["tool_args"] is not None:
         head = {"index": 0, "id": "call-1", "type": "function", "function": {"name": "f"}}
         events.append(chunk({"tool_calls": [head]}, model=model))
@@ -183,6 +226,16 @@ def test_stream_metadata_is_what_invoke_reports(
 
 @settings(max_examples=400, deadline=None)
 @given(reply=replies(), model=st.sampled_from([THINKER, PLAIN]), mode=st.sampled_from(MODES))
+def test_every_tokens_logprobs_come_out_the_same_both_ways(
+    reply: dict[str, Any], model: str, mode: str
+) -> None:
+    sent = all_logprobs(reply)
+    assert invoked(reply, model, mode).response_metadata.get("logprobs") == sent
+    assert streamed(reply, model, mode).response_metadata.get("logprobs") == sent
+
+
+@settings(max_examples=400, deadline=None)
+@given(reply=replies(), model=st.sampled_from([THINKER, PLAIN]), mode=st.sampled_from(MODES))
 def test_no_character_the_server_sent_is_lost(reply: dict[str, Any], model: str, mode: str) -> None:
     sent = no_whitespace((reply["field"] or "") + reply["content"])
     for message in (invoked(reply, model, mode), streamed(reply, model, mode)):
@@ -203,6 +256,7 @@ def text_reply(content: str, finish: str, *, cuts: list[int]) -> dict[str, Any]:
         "content_cuts": cuts,
         "field_cuts": [],
         "args_cuts": [],
+        "logprobs": None,
     }
 
 

@@ -1,8 +1,9 @@
 """Completion bodies → LangChain results, exactly: every field invoke returns.
 
 ``map_completion`` builds what ``invoke`` returns; these tests compare whole
-``ChatResult`` objects and the exact error for each malformed shape, plus the helpers
-it shares with streaming (usage, tool calls, content parts).
+``ChatResult`` objects and the exact error for each malformed shape. The readers of a
+choice it shares with streaming (usage, tool calls, content parts) are pinned in
+wire/test_choices.py.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from langchain_nebula import NebulaResponseError
 from langchain_nebula._wire import completions as _responses
-from langchain_nebula._wire.choices import map_tool_calls, map_usage, message_text, token_count
 from langchain_nebula._wire.completions import map_completion
-from tests.stream_helpers import run_stream
 
 ID = "chatcmpl-1"
 MODEL = "qwen"
@@ -257,120 +256,7 @@ def test_an_unforeseen_shape_is_still_a_typed_error(
     assert error.__suppress_context__ is True
 
 
-# -- message text ------------------------------------------------------------------------------
-
-
-def test_message_text_joins_text_and_refusal_parts_without_separators() -> None:
-    read = message_text(
-        ["a", {"text": "b"}, {"refusal": "r1"}, {"refusal": "r2"}, {"type": "x"}, 5], "w"
-    )
-    assert (read.text, read.refusal, read.other_parts) == ("ab", "r1r2", [{"type": "x"}, 5])
-
-
-@pytest.mark.parametrize(("content", "text"), [("plain", "plain"), (None, ""), ([], "")])
-def test_message_text_of_a_string_null_or_empty_list(content: Any, text: str) -> None:
-    read = message_text(content, "w")
-    assert (read.text, read.refusal, read.other_parts) == (text, "", [])
-
-
-# -- tool calls --------------------------------------------------------------------------------
-
-
-def test_tool_calls_with_object_arguments_are_parsed() -> None:
-    calls, invalid = map_tool_calls(
-        [
-            {"id": "c1", "function": {"name": "f", "arguments": '{"a": 1}'}},
-            {"id": "c2", "function": {"name": "g", "arguments": {"b": 2}}},
-            {"id": "c3", "function": {"name": "h", "arguments": " "}},
-            {"id": 7, "function": {"name": "i"}},
-        ]
-    )
-    assert calls == [
-        {"name": "f", "args": {"a": 1}, "id": "c1", "type": "tool_call"},
-        {"name": "g", "args": {"b": 2}, "id": "c2", "type": "tool_call"},
-        {"name": "h", "args": {}, "id": "c3", "type": "tool_call"},
-        {"name": "i", "args": {}, "id": None, "type": "tool_call"},
-    ]
-    assert invalid == []
-
-
-def test_unusable_tool_calls_are_kept_as_invalid_with_the_reason() -> None:
-    calls, invalid = map_tool_calls(
-        [
-            {"id": "c1", "function": {"name": "f", "arguments": "{bad"}},
-            "not an object",
-            {"id": "c3", "function": "f"},
-            {"id": "c4", "function": {"name": 5, "arguments": [1]}},
-            {"id": "c5", "function": {"name": "g", "arguments": "[1]"}},
-            {"id": "c6", "function": {"name": "h", "arguments": 5}},
-            {"id": "c7", "function": {"name": "", "arguments": "{}"}},
-        ]
-    )
-    assert calls == []
-    assert invalid == [
-        {
-            "name": "f",
-            "args": "{bad",
-            "id": "c1",
-            "error": "arguments are not valid JSON: unexpected character, expected a string key: "
-            "line 1 column 2 (char 1)",
-            "type": "invalid_tool_call",
-        },
-        {
-            "name": None,
-            "args": "null",
-            "id": None,
-            "error": "tool call has no function name",
-            "type": "invalid_tool_call",
-        },
-        {
-            "name": None,
-            "args": "null",
-            "id": "c3",
-            "error": "tool call has no function name",
-            "type": "invalid_tool_call",
-        },
-        {
-            "name": None,
-            "args": "[1]",
-            "id": "c4",
-            "error": "arguments must be a JSON object, got list",
-            "type": "invalid_tool_call",
-        },
-        {
-            "name": "g",
-            "args": "[1]",
-            "id": "c5",
-            "error": "arguments must be a JSON object, got list",
-            "type": "invalid_tool_call",
-        },
-        {
-            "name": "h",
-            "args": "5",
-            "id": "c6",
-            "error": "arguments must be a JSON object, got int",
-            "type": "invalid_tool_call",
-        },
-        {
-            "name": "",
-            "args": "{}",
-            "id": "c7",
-            "error": "tool call has no function name",
-            "type": "invalid_tool_call",
-        },
-    ]
-
-
-@pytest.mark.parametrize("raw", [None, {}, "x", []])
-def test_tool_calls_that_are_not_a_list_are_none(raw: Any) -> None:
-    assert map_tool_calls(raw) == ([], [])
-
-
-def test_arguments_that_cannot_be_json_are_quoted_as_text() -> None:
-    _, invalid = map_tool_calls(
-        [{"id": "c", "function": {"name": "f", "arguments": [float("nan")]}}]
-    )
-    assert invalid[0]["args"] == "[nan]"
+# -- tool calls (how each is read: wire/test_choices.py) ----------------------------------------
 
 
 def test_tool_calls_reach_the_message() -> None:
@@ -382,85 +268,3 @@ def test_tool_calls_reach_the_message() -> None:
             tool_calls=[{"name": "f", "args": {}, "id": "c", "type": "tool_call"}],
         )
     )
-
-
-# -- usage -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "count"),
-    [
-        (7, 7),
-        (0, 0),
-        (-3, 0),
-        (4.0, 4),
-        (-4.0, 0),
-        (4.5, 0),
-        (" 12 ", 12),
-        ("1.5", 0),
-        ("-2", 0),
-        ("", 0),
-        (True, 0),
-        (False, 0),
-        (None, 0),
-        ([3], 0),
-    ],
-)
-def test_a_token_count_is_a_non_negative_int(value: Any, count: int) -> None:
-    assert token_count(value) == count
-    assert type(token_count(value)) is int
-
-
-def test_total_tokens_is_the_servers_when_given() -> None:
-    usage = map_usage({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": "9"})
-    assert usage == {"input_tokens": 5, "output_tokens": 2, "total_tokens": 9}
-
-
-def test_total_tokens_is_the_sum_when_not_given() -> None:
-    usage = map_usage({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": None})
-    assert usage == {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}
-
-
-def test_token_details_map_to_langchains_names() -> None:
-    usage = map_usage(
-        {
-            "prompt_tokens": 5,
-            "completion_tokens": 2,
-            "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": "1"},
-            "completion_tokens_details": {"reasoning_tokens": 1, "audio_tokens": 2.0},
-        }
-    )
-    assert usage == {
-        "input_tokens": 5,
-        "output_tokens": 2,
-        "total_tokens": 7,
-        "input_token_details": {"cache_read": 3, "audio": 1},
-        "output_token_details": {"reasoning": 1, "audio": 2},
-    }
-
-
-@pytest.mark.parametrize("details", [None, {}, {"cached_tokens": None, "reasoning_tokens": None}])
-def test_empty_token_details_are_left_out(details: Any) -> None:
-    usage = map_usage({"prompt_tokens_details": details, "completion_tokens_details": details})
-    assert usage == {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-
-
-# -- bugs found by mutation testing (fixed; kept as tests) ---------------------------------
-
-
-def test_a_count_in_digits_int_cannot_read_is_zero() -> None:
-    assert token_count("²") == 0
-
-
-def test_a_stream_with_an_unreadable_usage_count_still_ends() -> None:
-    events = [
-        b'data: {"id": "c", "choices": [{"delta": {"content": "hi"}}]}\n\n',
-        b'data: {"id": "c", "choices": [], "usage": {"prompt_tokens": "\\u00b2"}}\n\n',
-        b"data: [DONE]\n\n",
-    ]
-    chunks = run_stream(events)
-    assert chunks[-1].message.usage_metadata == {
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "total_tokens": 0,
-    }

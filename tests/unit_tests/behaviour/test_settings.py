@@ -10,14 +10,24 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import pydantic
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    HumanMessage,
+)
 
 from langchain_nebula import ChatNebula, NebulaTimeoutError
 from tests.conftest import API_KEY
-from tests.scripted_server import Recorded, Reply, ScriptedServer, completion, generic_reply
+from tests.scripted_server import (
+    Recorded,
+    Reply,
+    ScriptedServer,
+    completion,
+    generic_reply,
+)
 
 Make = Callable[..., ChatNebula]
 
@@ -285,3 +295,24 @@ def test_changed_models_send_what_a_fresh_constructor_would(
     list(fresh.stream("Hi"))
     first, second = other_server.requests[:2], other_server.requests[2:]
     assert _wire(first) == _wire(second)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"temperature": -1},
+        {"temperature": 3},
+        {"max_tokens": 0},
+        {"n": 0},
+        {"top_p": 1.5},
+        {"max_retries": -1},
+    ],
+)
+def test_bad_parameters_fail_at_construction(bad: dict[str, Any]) -> None:
+    with pytest.raises(pydantic.ValidationError, match=next(iter(bad))):
+        ChatNebula(**bad)
+
+
+def test_model_kwargs_may_not_shadow_fields() -> None:
+    with pytest.raises(pydantic.ValidationError, match="temperature"):
+        ChatNebula(model_kwargs={"temperature": 0.5})

@@ -1,4 +1,4 @@
-"""Tokenizer endpoints' wire bodies and answers, exactly (the pure half of ``_tokens``)."""
+"""Tokenizer endpoints' wire bodies and answers, exactly (``_wire.tokenizer``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from langchain_nebula._token_counting import (
+from langchain_nebula._wire.tokenizer import (
     llamacpp_template_body,
     llamacpp_tokenize_body,
     read_llamacpp_prompt,
