@@ -600,7 +600,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="the model id, as the server knows it")
     parser.add_argument("--base-url", help="API root; default NEBULA_BASE_URL or Nebula's")
     keys = parser.add_mutually_exclusive_group()
-    keys.add_argument("--api-key", help="the key; default NEBULA_API_KEY")
+    keys.add_argument(
+        "--api-key",
+        help="the key; default NEBULA_API_KEY, which goes only to Nebula or NEBULA_BASE_URL's host",
+    )
     keys.add_argument("--no-key", action="store_true", help="send no key")
     parser.add_argument("--image-url", help="also check an http(s) image URL")
     parser.add_argument(
