@@ -207,9 +207,12 @@ def test_the_field_lists_are_what_the_model_classes_rely_on() -> None:
         "logprobs",
         "top_logprobs",
     )
-    assert frozenset(
-        {"stream", "stream_usage", "reasoning", "reasoning_effort", "nebula_parsed_downstream"}
-    ) == CONTROL_KWARGS
+    assert (
+        frozenset(
+            {"stream", "stream_usage", "reasoning", "reasoning_effort", "nebula_parsed_downstream"}
+        )
+        == CONTROL_KWARGS
+    )
     assert {"top_k", "min_p", "chat_template_kwargs", "response_format"} <= SERVER_FIELDS
     assert not SERVER_FIELDS & set(SAMPLING_FIELDS)
 
