@@ -33,32 +33,33 @@ prints each check, the tokens the probe cost, and the profile as a Python dict.
 from __future__ import annotations
 
 import argparse
-import base64
-import json
-import pprint
-import struct
 import sys
-import zlib
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
 from types import EllipsisType
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, TypedDict, cast
 from urllib.parse import urlsplit
 
-from langchain_core.exceptions import OutputParserException
-from langchain_core.language_models import LanguageModelInput, ModelProfile
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.runnables import Runnable
+from langchain_core.language_models import ModelProfile
+from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
+from langchain_nebula._probe_checks import (
+    REFUSALS,
+    Check,
+    CheckGroup,
+    ProbeCheck,
+    ProbeReport,
+    ReasoningForm,
+    plan_checks,
+    reasoning_form_of,
+    tiny_png,
+)
 from langchain_nebula._provider import DEFAULT_BASE_URL, NEBULA_HOSTS
 from langchain_nebula.catalog import NebulaModel, alist_models, list_models
 from langchain_nebula.chat_models import ChatNebula
 from langchain_nebula.errors import (
-    NebulaBadRequestError,
     NebulaError,
-    NebulaServerError,
 )
 
 __all__ = [
@@ -76,295 +77,10 @@ __all__ = [
     "tiny_png",
 ]
 
-CheckGroup = Literal["tools", "json_schema", "image", "reasoning", "context"]
-"""A group of checks ``probe`` can run (``checks=``)."""
 ALL_CHECKS: tuple[CheckGroup, ...] = ("tools", "json_schema", "image", "reasoning", "context")
 
 DEFAULT_MAX_TOKENS = 48
 """The answer cap of each probe request: enough for a tool call or a small JSON object."""
-
-ReasoningForm = Literal["field", "tags"]
-
-# A refusal of the request (or an unusable answer) is the answer "no"; anything else
-# (connection, key, unknown model, rate limit, timeout) is raised.
-_REFUSALS = (NebulaBadRequestError, NebulaServerError, OutputParserException)
-_TOOL_PROMPT = "What is the weather in Paris? Use a tool."
-_JSON_PROMPT = 'What is 2 + 3? Answer as JSON: {"answer": <number>}.'
-_REASONING_PROMPT = "What is 17 + 25? Think step by step."
-_IMAGE_PROMPT = "What colour is this image? One word."
-_ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"answer": {"type": "integer"}},
-    "required": ["answer"],
-    "additionalProperties": False,
-}
-
-
-def _tool(name: str, description: str) -> dict[str, Any]:
-    city = {"type": "string", "description": "The city, e.g. Paris"}
-    parameters = {"type": "object", "properties": {"city": city}, "required": ["city"]}
-    return {
-        "type": "function",
-        "function": {"name": name, "description": description, "parameters": parameters},
-    }
-
-
-# Two tools, so that "required" goes out as "required" (with one, ChatNebula names it).
-_TOOLS = [
-    _tool("get_weather", "Get the current weather in a city."),
-    _tool("get_time", "Get the current local time in a city."),
-]
-_TOOL_NAMES = frozenset({"get_weather", "get_time"})
-
-
-def tiny_png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
-    """A valid PNG of one colour, written with the standard library.
-
-    Args:
-        width: Pixels across.
-        height: Pixels down.
-        rgb: The colour.
-
-    Returns:
-        The PNG file's bytes.
-
-    Example:
-        .. code-block:: python
-
-            image_data = base64.b64encode(tiny_png(64, 48)).decode()
-    """
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    row = b"\x00" + bytes(rgb) * width  # filter type 0, then the pixels
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * height))
-        + chunk(b"IEND", b"")
-    )
-
-
-def _image_message(url: str) -> list[BaseMessage]:
-    return [
-        HumanMessage(
-            content=[
-                {"type": "text", "text": _IMAGE_PROMPT},
-                {"type": "image_url", "image_url": {"url": url}},
-            ]
-        )
-    ]
-
-
-@dataclass(frozen=True)
-class ProbeCheck:
-    """One request of a probe and what its answer showed.
-
-    Attributes:
-        name: What was asked, e.g. ``"tool_choice=required"``.
-        accepted: Whether the server answered 2xx.
-        passed: Whether the answer showed the capability.
-        detail: What happened, in words (the server's error message when refused).
-        input_tokens: Prompt tokens the server counted (0 when refused).
-        output_tokens: Completion tokens the server counted (0 when refused).
-    """
-
-    name: str
-    accepted: bool
-    passed: bool
-    detail: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-@dataclass(frozen=True)
-class ProbeReport:
-    """What a probe found, and what it cost.
-
-    Attributes:
-        model: The model id probed.
-        base_url: The API root the requests went to.
-        profile: The profile found: pass it as ``ChatNebula(profile=...)``.
-        checks: Every check, in the order sent.
-        tool_choice_forms: The ``tool_choice`` forms that were accepted and made the
-            model call a tool (``"auto"``, ``"required"``, ``"named"``).
-        reasoning_form: How reasoning arrived: ``"field"`` (``reasoning_content`` or
-            ``reasoning``), ``"tags"`` (``<think>`` in the text), or ``None``.
-        catalog_entry: The model's entry in the server's model list, if found.
-    """
-
-    model: str
-    base_url: str
-    profile: ModelProfile
-    checks: tuple[ProbeCheck, ...]
-    tool_choice_forms: tuple[str, ...] = ()
-    reasoning_form: ReasoningForm | None = None
-    catalog_entry: NebulaModel | None = field(default=None, repr=False)
-
-    @property
-    def requests(self) -> int:
-        """Requests sent (chat checks and the model list)."""
-        return len(self.checks)
-
-    @property
-    def input_tokens(self) -> int:
-        """Prompt tokens over every request."""
-        return sum(check.input_tokens for check in self.checks)
-
-    @property
-    def output_tokens(self) -> int:
-        """Completion tokens over every request."""
-        return sum(check.output_tokens for check in self.checks)
-
-    @property
-    def total_tokens(self) -> int:
-        """All tokens the probe cost."""
-        return self.input_tokens + self.output_tokens
-
-    def describe(self) -> str:
-        """The report as the command line prints it: checks, cost, then the profile."""
-        lines = [f"# {self.model} at {self.base_url}"]
-        for check in self.checks:
-            verdict = "yes" if check.passed else "no "
-            lines.append(f"#   {verdict} {check.name}: {check.detail}")
-        forms = ", ".join(self.tool_choice_forms) or "none"
-        lines.append(f"# tool_choice forms that called a tool: {forms}")
-        lines.append(f"# reasoning form: {self.reasoning_form or 'none seen'}")
-        lines.append(
-            f"# cost: {self.requests} requests, {self.total_tokens} tokens "
-            f"({self.input_tokens} in, {self.output_tokens} out)"
-        )
-        lines.append(pprint.pformat(dict(self.profile), sort_dicts=False))
-        return "\n".join(lines)
-
-
-# -- the checks: what each sends and how its answer reads (shared by sync and async) --
-
-Build = Callable[[ChatNebula], tuple[Runnable[LanguageModelInput, BaseMessage], Any]]
-Judge = Callable[[AIMessage], tuple[bool, str]]
-
-
-@dataclass(frozen=True)
-class _Check:
-    name: str
-    build: Build
-    judge: Judge
-
-    def answered(self, reply: BaseMessage) -> ProbeCheck:
-        message = reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
-        passed, detail = self.judge(message)
-        usage = message.usage_metadata
-        return ProbeCheck(
-            self.name,
-            accepted=True,
-            passed=passed,
-            detail=detail,
-            input_tokens=usage["input_tokens"] if usage else 0,
-            output_tokens=usage["output_tokens"] if usage else 0,
-        )
-
-    def refused(self, error: Exception) -> ProbeCheck:
-        if isinstance(error, NebulaError):
-            status = f"{error.status_code} " if error.status_code is not None else ""
-            return ProbeCheck(self.name, False, False, f"refused: {status}{error.message}")
-        # The server answered 2xx, but not in a form the check could use.
-        words = str(error).splitlines()[0][:200]
-        return ProbeCheck(self.name, True, False, f"unusable answer: {words}")
-
-
-def _called_a_tool(message: AIMessage) -> tuple[bool, str]:
-    names = [call["name"] for call in message.tool_calls]
-    if any(name in _TOOL_NAMES for name in names):
-        return True, f"called {', '.join(names)}"
-    if message.invalid_tool_calls:
-        return False, "a tool call that could not be parsed"
-    return False, f"answered in text: {message.text[:60]!r}"
-
-
-def _parsed_the_schema(message: AIMessage) -> tuple[bool, str]:
-    try:
-        value = json.loads(message.text)
-    except ValueError:
-        return False, f"not JSON: {message.text[:60]!r}"
-    if isinstance(value, dict) and isinstance(value.get("answer"), int):
-        return True, f"parsed {json.dumps(value)}"
-    return False, f"JSON, not the schema's object: {message.text[:60]!r}"
-
-
-def _answered_the_image(message: AIMessage) -> tuple[bool, str]:
-    return True, f"answered {message.text[:40]!r}"
-
-
-def _reasoning_form(message: AIMessage) -> ReasoningForm | None:
-    kwargs = message.additional_kwargs
-    if kwargs.get("reasoning_content") or kwargs.get("reasoning"):
-        return "field"
-    if "<think>" in message.text or "</think>" in message.text:
-        return "tags"
-    return None
-
-
-def _showed_reasoning(message: AIMessage) -> tuple[bool, str]:
-    form = _reasoning_form(message)
-    if form == "field":
-        return True, "reasoning in a reasoning_content/reasoning field"
-    if form == "tags":
-        return True, "reasoning in <think> tags in the text"
-    return False, f"no reasoning: {message.text[:60]!r}"
-
-
-def _tools(choice: str, label: str) -> _Check:
-    def build(chat: ChatNebula) -> tuple[Runnable[LanguageModelInput, BaseMessage], Any]:
-        return chat.bind_tools(_TOOLS, tool_choice=choice), _TOOL_PROMPT
-
-    return _Check(f"tool_choice={label}", build, _called_a_tool)
-
-
-def _json_schema(chat: ChatNebula) -> tuple[Runnable[LanguageModelInput, BaseMessage], Any]:
-    response_format = {
-        "type": "json_schema",
-        "json_schema": {"name": "answer", "schema": _ANSWER_SCHEMA, "strict": True},
-    }
-    return chat.bind(response_format=response_format), _JSON_PROMPT
-
-
-def _image(url: str) -> Build:
-    def build(chat: ChatNebula) -> tuple[Runnable[LanguageModelInput, BaseMessage], Any]:
-        return chat, _image_message(url)
-
-    return build
-
-
-def _reasoning(chat: ChatNebula) -> tuple[Runnable[LanguageModelInput, BaseMessage], Any]:
-    # Read as sent: ChatNebula would otherwise move <think> text into a field itself.
-    return chat.model_copy(update={"reasoning_parser": "none"}), _REASONING_PROMPT
-
-
-def _plan(groups: Collection[CheckGroup], image_url: str | None) -> list[_Check]:
-    checks: list[_Check] = []
-    if "tools" in groups:
-        checks += [
-            _tools("auto", "auto"),
-            _tools("required", "required"),
-            _tools("get_weather", "named"),
-        ]
-    if "json_schema" in groups:
-        checks.append(_Check("response_format=json_schema", _json_schema, _parsed_the_schema))
-    if "image" in groups:
-        data_url = "data:image/png;base64," + base64.b64encode(tiny_png()).decode()
-        checks.append(_Check("image (data URL)", _image(data_url), _answered_the_image))
-        if image_url is not None:
-            checks.append(_Check("image (http URL)", _image(image_url), _answered_the_image))
-    if "reasoning" in groups:
-        checks.append(_Check("reasoning", _reasoning, _showed_reasoning))
-    return checks
 
 
 class ProbeOptions(TypedDict, total=False):
@@ -399,7 +115,7 @@ class _Run:
             settings["api_key"] = api_key
         self.chat = ChatNebula(**settings)
         groups = options.get("checks", ALL_CHECKS)
-        self.plan = _plan(groups, options.get("image_url"))
+        self.plan = plan_checks(groups, options.get("image_url"))
         self.results: list[ProbeCheck] = []
         self.reasoning_form: ReasoningForm | None = None
         self.entry: NebulaModel | None = None
@@ -417,12 +133,12 @@ class _Run:
             "timeout": settings["timeout"],
         }
 
-    def answered(self, check: _Check, reply: BaseMessage) -> None:
+    def answered(self, check: Check, reply: BaseMessage) -> None:
         self.results.append(check.answered(reply))
         if check.name == "reasoning" and isinstance(reply, AIMessage):
-            self.reasoning_form = _reasoning_form(reply)
+            self.reasoning_form = reasoning_form_of(reply)
 
-    def refused(self, check: _Check, error: Exception) -> None:
+    def refused(self, check: Check, error: Exception) -> None:
         self.results.append(check.refused(error))
 
     def listed(self, models: Sequence[NebulaModel]) -> None:
@@ -525,7 +241,7 @@ def probe_report(model: str, **options: Unpack[ProbeOptions]) -> ProbeReport:
         runnable, prompt = check.build(run.chat)
         try:
             reply = runnable.invoke(prompt)
-        except _REFUSALS as error:
+        except REFUSALS as error:
             run.refused(check, error)
         else:
             run.answered(check, reply)
@@ -544,7 +260,7 @@ async def aprobe_report(model: str, **options: Unpack[ProbeOptions]) -> ProbeRep
         runnable, prompt = check.build(run.chat)
         try:
             reply = await runnable.ainvoke(prompt)
-        except _REFUSALS as error:
+        except REFUSALS as error:
             run.refused(check, error)
         else:
             run.answered(check, reply)

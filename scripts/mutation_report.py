@@ -44,6 +44,8 @@ SCOPE: dict[str, frozenset[str] | None] = {
     "_http/decoding": None,
     # The I/O layer, driven by the scripted-server tests.
     "_http/transport": None,
+    "_http/events": None,
+    "_http/failures": None,
     "_http/client": None,
     # Of the embeddings class, the batching: cutting, running and joining requests.
     "embeddings": frozenset(

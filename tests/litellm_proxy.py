@@ -45,7 +45,7 @@ import httpx
 import yaml
 
 # The model's cache root: the proxy's environment is cached beside it.
-from langchain_nebula.local import _cache_dir, _stop_child
+from langchain_nebula._local_files import cache_root, stop_child
 
 __all__ = [
     "BACKEND_DOWN_MODEL",
@@ -166,7 +166,7 @@ def ensure_litellm(cache_dir: Path | None = None) -> Path:
         LiteLLMProxyError: If uv is missing or the install fails.
     """
     requirements = REQUIREMENTS.read_bytes()
-    root = _cache_dir(cache_dir) / f"litellm-{hashlib.sha256(requirements).hexdigest()[:12]}"
+    root = cache_root(cache_dir) / f"litellm-{hashlib.sha256(requirements).hexdigest()[:12]}"
     venv, stamp = root / "venv", root / "installed"
     python = venv / "bin" / "python"
     if stamp.is_file() and python.is_file():
@@ -367,7 +367,7 @@ class LiteLLMProxy:
 
     def _stop_process(self) -> None:
         process, self._process = self._process, None
-        _stop_child(process, grace=15)
+        stop_child(process, grace=15)
 
     def stop(self) -> None:
         """Stops the proxy (SIGTERM, then SIGKILL after 15 s) and reaps it."""

@@ -202,6 +202,26 @@ class StreamParser:
             msg = "the stream ended before [DONE]; the answer may be incomplete"
             raise NebulaStreamError(msg, retryable=True)
 
+    def held(self) -> ChatGenerationChunk | None:
+        """The text held back undecided (reasoning or answer?), as the server sent it.
+
+        For a stream that failed before anything decided it: every character the
+        server sent still reaches the caller, before the error.
+        """
+        splitter = self._splitter
+        if splitter is None:
+            return None
+        self._splitter = None
+        reasoning, content = splitter.end(None)
+        if not (reasoning or content):
+            return None
+        message = AIMessageChunk(
+            content=content,
+            additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
+            id=self._id,
+        )
+        return ChatGenerationChunk(message=message)
+
     def _malformed(self, what: str, event: Any) -> None:
         body = self._redactor.text(str(event)[:500])
         raise NebulaStreamError(f"{what}, which is not a chat completion chunk", body=body)

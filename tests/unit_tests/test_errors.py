@@ -31,7 +31,7 @@ from langchain_nebula import (
     NebulaStreamError,
     NebulaTimeoutError,
 )
-from langchain_nebula._http.transport import error_from_transport
+from langchain_nebula._http.failures import error_from_transport
 from langchain_nebula._redaction import Redactor
 from langchain_nebula.errors import (
     error_from_event,

@@ -26,8 +26,8 @@ from langchain_nebula import (
     NebulaStreamError,
     NebulaTimeoutError,
 )
+from langchain_nebula._http.failures import decode_json_body
 from langchain_nebula._http.libraries import LIBRARIES
-from langchain_nebula._http.transport import decode_json_body
 from langchain_nebula._wire.completions import map_completion
 from langchain_nebula.errors import error_from_response
 from tests.scripted_server import (
