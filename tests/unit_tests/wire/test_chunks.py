@@ -22,7 +22,7 @@ from langchain_nebula import (
 )
 from langchain_nebula._redaction import Redactor
 from langchain_nebula._wire.chunks import StreamParser, TextChunks
-from tests.scripted_server import chunk, usage_chunk
+from tests.scripted_server import chunk, sse, usage_chunk
 from tests.stream_helpers import run_stream
 
 ID = "chatcmpl-3812731562554b23a32dd80fbb7d0d09"
@@ -592,3 +592,14 @@ def test_a_stream_with_an_unreadable_usage_count_still_ends() -> None:
         "output_tokens": 0,
         "total_tokens": 0,
     }
+
+
+def test_delta_content_that_is_not_text_is_named_exactly() -> None:
+    event = chunk({"content": 5})
+    with pytest.raises(NebulaStreamError) as caught:
+        run_stream(sse(event))
+    assert type(caught.value) is NebulaStreamError
+    assert caught.value.message == (
+        "a stream delta's content is a JSON int, which is not a chat completion chunk"
+    )
+    assert caught.value.body == str(event)

@@ -16,7 +16,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from langchain_nebula import NebulaResponseError
 from langchain_nebula._wire import completions as _responses
-from langchain_nebula._wire.completions import map_completion
+from langchain_nebula._wire.completions import combine_llm_outputs, map_completion
 
 ID = "chatcmpl-1"
 MODEL = "qwen"
@@ -268,3 +268,48 @@ def test_tool_calls_reach_the_message() -> None:
             tool_calls=[{"name": "f", "args": {}, "id": "c", "type": "tool_call"}],
         )
     )
+
+
+# -- a batch's llm_output -------------------------------------------------------------------
+
+
+def test_no_outputs_name_the_model_and_no_usage() -> None:
+    assert combine_llm_outputs([], "m") == {"model_name": "m"}
+    assert combine_llm_outputs([None, {}], "m") == {"model_name": "m"}
+
+
+def test_usage_is_summed_key_by_key_and_the_last_model_named_wins() -> None:
+    outputs: list[dict[str, Any] | None] = [
+        {"model_name": "a", "token_usage": {"prompt_tokens": 5, "completion_tokens": 2}},
+        None,
+        {"model_name": "b", "token_usage": {"prompt_tokens": "3", "total_tokens": 9}},
+        {"model_name": "", "token_usage": {"completion_tokens": 1}},
+    ]
+    assert combine_llm_outputs(outputs, "m") == {
+        "model_name": "b",
+        "token_usage": {"prompt_tokens": 8, "completion_tokens": 3, "total_tokens": 9},
+    }
+
+
+def test_token_details_and_unreadable_usage_are_not_summed() -> None:
+    outputs: list[dict[str, Any] | None] = [
+        {"token_usage": {"prompt_tokens_details": {"cached_tokens": 1}, "x": [1], "y": None}},
+        {"token_usage": {"prompt_tokens": "lots", "z": True}},
+        {"token_usage": [1, 2]},
+        {"token_usage": None},
+    ]
+    assert combine_llm_outputs(outputs, "m") == {
+        "model_name": "m",
+        "token_usage": {"prompt_tokens": 0, "z": 0},
+    }
+
+
+def test_an_output_without_usage_keeps_the_others_usage() -> None:
+    outputs: list[dict[str, Any] | None] = [
+        {"model_name": "a"},
+        {"token_usage": {"prompt_tokens": 1}},
+    ]
+    assert combine_llm_outputs(outputs, "m") == {
+        "model_name": "a",
+        "token_usage": {"prompt_tokens": 1},
+    }

@@ -68,14 +68,29 @@ def test_a_finite_float_is_sent() -> None:
 # -- the standard library's decoder (where orjson is missing: PyPy), held to the same rules
 
 
+@pytest.fixture
+def without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As on PyPy, where orjson is not installed: decode_json falls back to the stdlib.
+    monkeypatch.setattr(json_codec, "_orjson_loads", None)
+
+
+@pytest.mark.usefixtures("without_orjson")
+@pytest.mark.parametrize("data", [b'{"a": [1.5, "\xc3\xa9"]}', '{"a": [1.5, "é"]}'])
+def test_without_orjson_bytes_and_text_decode_alike(data: bytes | str) -> None:
+    assert decode_json(data) == {"a": [1.5, "é"]}
+
+
+@pytest.mark.usefixtures("without_orjson")
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
-def test_the_fallback_decoder_refuses_nan_and_infinity_by_name(constant: str) -> None:
+def test_without_orjson_nan_and_infinity_are_refused_by_name(constant: str) -> None:
     with pytest.raises(ValueError, match=f"^{constant} is not JSON$"):
-        json_codec._decode_strict(f"[{constant}]")
+        decode_json(f"[{constant}]".encode())
 
 
-def test_the_fallback_decoder_reads_json() -> None:
-    assert json_codec._decode_strict('{"a": [1.5, "é"]}') == {"a": [1.5, "é"]}
+@pytest.mark.usefixtures("without_orjson")
+def test_without_orjson_invalid_utf8_is_a_value_error() -> None:
+    with pytest.raises(UnicodeDecodeError):
+        decode_json(b'"\xff"')
 
 
 def test_a_body_that_is_itself_nan_is_named_the_body() -> None:
