@@ -291,7 +291,7 @@ def test_usage_is_summed_key_by_key_and_the_last_model_named_wins() -> None:
     }
 
 
-def test_token_details_and_unreadable_usage_are_not_summed() -> None:
+def test_token_details_are_summed_and_unreadable_usage_counts_nothing() -> None:
     outputs: list[dict[str, Any] | None] = [
         {"token_usage": {"prompt_tokens_details": {"cached_tokens": 1}, "x": [1], "y": None}},
         {"token_usage": {"prompt_tokens": "lots", "z": True}},
@@ -300,7 +300,7 @@ def test_token_details_and_unreadable_usage_are_not_summed() -> None:
     ]
     assert combine_llm_outputs(outputs, "m") == {
         "model_name": "m",
-        "token_usage": {"prompt_tokens": 0, "z": 0},
+        "token_usage": {"prompt_tokens_details": {"cached_tokens": 1}, "prompt_tokens": 0, "z": 0},
     }
 
 
