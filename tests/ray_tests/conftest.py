@@ -26,7 +26,11 @@ from pathlib import Path
 import pytest
 
 from langchain_nebula.local import LocalServer
-from tests.integration_tests.conftest import litellm_proxy, local_server  # noqa: F401
+from tests.integration_tests.conftest import (  # noqa: F401
+    litellm_proxy,
+    local_server,
+    vision_server,
+)
 from tests.litellm_proxy import USER_KEY, LiteLLMProxy
 
 RAY = Path(sys.executable).with_name("ray")
