@@ -325,7 +325,7 @@ def stream_events(
             raw = b""
             failure = scrubbed(error, endpoint.redactor)
             if pump is not None and pump.yielded:
-                raise
+                raise failure from None
             time.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
@@ -370,7 +370,7 @@ async def astream_events(
             raw = b""
             failure = scrubbed(error, endpoint.redactor)
             if pump is not None and pump.yielded:
-                raise
+                raise failure from None
             await asyncio.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
