@@ -131,10 +131,14 @@ class _ReplyWatch:
 def checked_chunks(
     chunks: Iterator[ChatGenerationChunk], request: ChatRequest
 ) -> Iterator[ChatGenerationChunk]:
-    """Yields every chunk; then, for a structured request, raises as ``checked_result``."""
-    if not request.structured:
-        yield from chunks
-        return
+    """``chunks``; for a structured request, followed by the checks of ``checked_result``.
+
+    A plain request gets ``chunks`` itself: no extra generator step per chunk.
+    """
+    return _checked_chunks(chunks) if request.structured else chunks
+
+
+def _checked_chunks(chunks: Iterator[ChatGenerationChunk]) -> Iterator[ChatGenerationChunk]:
     watch = _ReplyWatch()
     for chunk in chunks:
         watch.see(chunk.message)
@@ -142,17 +146,21 @@ def checked_chunks(
     watch.check()
 
 
-async def achecked_chunks(
+def achecked_chunks(
     chunks: AsyncIterator[ChatGenerationChunk], request: ChatRequest
 ) -> AsyncIterator[ChatGenerationChunk]:
     """Async ``checked_chunks``."""
-    watch = _ReplyWatch() if request.structured else None
+    return _achecked_chunks(chunks) if request.structured else chunks
+
+
+async def _achecked_chunks(
+    chunks: AsyncIterator[ChatGenerationChunk],
+) -> AsyncIterator[ChatGenerationChunk]:
+    watch = _ReplyWatch()
     async for chunk in chunks:
-        if watch is not None:
-            watch.see(chunk.message)
+        watch.see(chunk.message)
         yield chunk
-    if watch is not None:
-        watch.check()
+    watch.check()
 
 
 def _checks(
