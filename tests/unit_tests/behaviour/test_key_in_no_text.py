@@ -96,7 +96,7 @@ AROUND = st.text(st.characters(codec="ascii", exclude_characters="\r\n"), max_si
 
 
 def _json_escapes_kept(dumped: str) -> str:
-    """JSON text in which the echoed ``\\/`` and ``\\uXXXX`` stay escapes, as a server sends them."""
+    """JSON text in which an echoed ``\\/`` or ``\\uXXXX`` stays an escape, as servers send it."""
     return dumped.replace("\\\\/", "\\/").replace("\\\\u", "\\u")
 
 
