@@ -265,11 +265,12 @@ class AsyncioNetwork(core.AsyncNetworkBackend):
 def async_transport(max_connections: int) -> Any:
     """An async transport (``http``'s) for ``max_connections``, reading through asyncio."""
     limits = http.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    transport = http.AsyncHTTPTransport(limits=limits)
+    tls = http.create_ssl_context()  # loading the CA bundle takes milliseconds: once
+    transport = http.AsyncHTTPTransport(verify=tls, limits=limits)
     # httpx builds its pool with anyio's backend and takes no other: the pool is made
     # again with ours, and the settings httpx's transport gives its own.
     transport._pool = core.AsyncConnectionPool(
-        ssl_context=http.create_ssl_context(),
+        ssl_context=tls,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
