@@ -20,6 +20,7 @@ in the environment keep httpx's own transports); a client you pass is used as is
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import ssl
 import sys
@@ -211,10 +212,25 @@ class _Stream(core.AsyncNetworkStream):
     def get_extra_info(self, info: str) -> Any:
         connection = self._connection
         if info == "is_readable":  # an idle connection the server closed, or wrote to
-            return bool(connection.buffer) or connection.ended
+            return bool(connection.buffer) or connection.ended or _socket_readable(connection)
         name = _EXTRA_INFO.get(info)
         transport = connection.transport
         return None if name is None or transport is None else transport.get_extra_info(name)
+
+
+def _socket_readable(connection: _Connection) -> bool:
+    """Whether the socket has bytes (or its end) the event loop has not read yet.
+
+    Asked before an idle connection is reused: the server may have closed it a moment
+    ago, and the loop not yet run to see it.
+    """
+    transport = connection.transport
+    raw = None if transport is None else transport.get_extra_info("socket")
+    if raw is None:
+        return False
+    poller = select.poll()  # not select(): descriptors past 1024 are common here
+    poller.register(raw.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 _EXTRA_INFO = {

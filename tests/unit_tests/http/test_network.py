@@ -73,6 +73,30 @@ async def test_reads_return_what_arrived_then_nothing_at_the_end(tcp_server) -> 
     await stream.aclose()
 
 
+async def test_an_idle_connection_the_server_closed_reads_as_readable_at_once(
+    tcp_server,
+) -> None:
+    closed = threading.Event()
+
+    def serve(connection: socket.socket) -> None:
+        connection.shutdown(socket.SHUT_WR)
+        closed.set()
+
+    stream = await _connect(tcp_server(serve))
+    # Blocking, on purpose: the event loop cannot run to see the end before we ask.
+    assert closed.wait(10)
+    assert stream.get_extra_info("is_readable") is True
+    await stream.aclose()
+
+
+async def test_an_idle_open_connection_is_not_readable(tcp_server) -> None:
+    release = threading.Event()
+    stream = await _connect(tcp_server(lambda c: release.wait(30)))
+    assert stream.get_extra_info("is_readable") is False
+    release.set()
+    await stream.aclose()
+
+
 async def test_a_shorter_read_timeout_after_a_longer_one_fires_on_time(tcp_server) -> None:
     release = threading.Event()
 
