@@ -41,7 +41,10 @@ def tcp_server() -> Iterator[Callable[[Callable[[socket.socket], None]], int]]:
         listeners.append(listener)
 
         def run() -> None:
-            connection, _ = listener.accept()
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed at teardown: the test ended before it was accepted
+                return
             with connection:
                 serve(connection)
 
