@@ -17,6 +17,7 @@ import operator
 import random
 import re
 import socket
+import ssl
 import sys
 import threading
 import uuid
@@ -76,7 +77,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class ScriptedServer:
-    def __init__(self) -> None:
+    """Args: tls: A server-side context to answer over HTTPS instead (``base_url`` says so)."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.replies: deque[Reply] = deque()
         self.requests: list[Recorded] = []
         self.default: Callable[[Recorded], Reply] | None = None
@@ -87,6 +90,9 @@ class ScriptedServer:
         ThreadingHTTPServer.request_queue_size = 1024  # load tests open 100s at once
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
+        self._scheme = "http" if tls is None else "https"
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
@@ -94,7 +100,7 @@ class ScriptedServer:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self._scheme}://{host}:{port}/v1"
 
     def start(self) -> ScriptedServer:
         self._thread.start()

@@ -161,7 +161,11 @@ def async_client(config: ClientConfig) -> AsyncClient:
     entry = getattr(loop, _LOOP_ATTRIBUTE, None) or _detached.get(loop) or _attach(loop)
     client = entry.clients.get(config)
     if client is None:
-        client = entry.clients[config] = http.AsyncClient(**_client_options(config))
+        from langchain_nebula._http.network import async_transport  # only async users pay
+
+        transport = async_transport(config.max_connections)
+        client = http.AsyncClient(transport=transport, **_client_options(config))
+        entry.clients[config] = client
     return client
 
 

@@ -184,13 +184,14 @@ def _answer(
     A server echoing the request (headers included) would otherwise carry the key
     into whatever error, log, traceback or ``response_metadata`` later quotes the
     answer. ``may_hold`` costs a few substring searches, so answers without a trace
-    of the key are neither walked nor copied.
+    of the key (or of JSON escapes, which may spell it) are neither walked nor copied.
     """
     answer = decode_json_body(body, redactor)
     headers: Mapping[str, str] = response.headers
     if not redactor:
         return answer, headers
-    if redactor.may_hold(body):
+    # JSON may spell any character as a ``\u`` escape: decoded, that is the key.
+    if redactor.may_hold(body) or b"\\u" in body:
         answer = redactor.value(answer)
     if redactor.may_hold(b"\n".join(value for _, value in response.headers.raw)):
         headers = type(response.headers)(

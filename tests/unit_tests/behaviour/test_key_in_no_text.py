@@ -37,6 +37,9 @@ FORMS = {
 }
 # Every run of twelve characters of every form of the key.
 RUNS = {form[i : i + 12] for form in (KEY, *FORMS.values()) for i in range(len(form) - 11)}
+# Every character a JSON escape: the key itself once a body is decoded (its runs are
+# the key's, above; in text that is not JSON it is not the key).
+FORMS["escaped"] = "".join(f"\\u{ord(character):04x}" for character in KEY)
 QUIET = ("httpx", "httpcore", "hpack", "asyncio")
 
 
@@ -92,6 +95,11 @@ ECHO = st.sampled_from(sorted(FORMS.values()))
 AROUND = st.text(st.characters(codec="ascii", exclude_characters="\r\n"), max_size=12)
 
 
+def _json_escapes_kept(dumped: str) -> str:
+    """JSON text in which an echoed ``\\/`` or ``\\uXXXX`` stays an escape, as servers send it."""
+    return dumped.replace("\\\\/", "\\/").replace("\\\\u", "\\u")
+
+
 @st.composite
 def bodies(draw: st.DrawFn, echo: str) -> bytes:
     before, after = draw(AROUND), draw(AROUND)
@@ -106,7 +114,7 @@ def bodies(draw: st.DrawFn, echo: str) -> bytes:
         "choices": {"choices": said, "model": said},
         "list": [said],
     }[shape]
-    return json.dumps(value).replace("\\\\/", "\\/").encode()
+    return _json_escapes_kept(json.dumps(value)).encode()
 
 
 @st.composite
@@ -128,7 +136,7 @@ def streams(draw: st.DrawFn, echo: str) -> list[bytes]:
     lead = draw(st.integers(min_value=0, max_value=2))
     events: list[Any] = [chunk({"role": "assistant", "content": ""})]
     events += [chunk({"content": f"t{n}"}) for n in range(lead)]
-    return sse(*events, fault.replace("\\\\/", "\\/"), done=draw(st.booleans()))
+    return sse(*events, _json_escapes_kept(fault), done=draw(st.booleans()))
 
 
 @st.composite
@@ -218,3 +226,24 @@ def test_the_derived_connection_state_shows_no_key() -> None:
         assert _holds_key(text) is None
         assert gateway not in text
     assert endpoint.headers["Authorization"] == f"Bearer {KEY}"  # what is sent is whole
+
+
+@pytest.mark.parametrize("shape", ["malformed", "completion"])
+def test_a_key_echoed_as_json_escapes_in_a_2xx_body_is_masked(
+    shared_server: ScriptedServer, shape: str
+) -> None:
+    said = f"Authorization: Bearer {FORMS['escaped']}"
+    value = {"choices": said} if shape == "malformed" else completion(said)
+    shared_server.replies.clear()
+    shared_server.reply_raw(
+        _json_escapes_kept(json.dumps(value)).encode(), content_type="application/json"
+    )
+    model = ChatNebula(base_url=shared_server.base_url, api_key=KEY, max_retries=0)
+    if shape == "completion":
+        reply = model.invoke("Hi")
+        assert reply.content == "Authorization: Bearer ***"
+        return
+    error = _failure(lambda: model.invoke("Hi"))
+    assert error is not None
+    for text in _texts_of(error):
+        assert _holds_key(text) is None, text
