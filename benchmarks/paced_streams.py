@@ -8,15 +8,13 @@ opened at once with ``asyncio.gather`` and consumed to the end. Contestants:
   ``json.loads``, with a pool of N connections. The floors for the I/O.
 * ``lc-floor``: ``floor_model.FloorChatModel.astream`` (raw httpx, bare chunks), pool N.
 * ``ChatOpenAI``: as configured by default (openai's pool: 1000 connections).
-* ``ChatNebula``: as configured by default (the shared pool: 100 connections).
+* ``ChatNebula``: as configured by default (its stream pool: 1000 connections, read
+  through asyncio protocols, ``langchain_nebula/_http/network.py``).
 * ``ChatNebula (pool N)``: given ``http_async_client=httpx2.AsyncClient(limits=N)``
-  (public API), to show what a pool sized for the streams changes.
+  (public API): httpx2's own reading path (anyio), with a pool sized for the streams.
 * ``ChatNebula (aiohttp)`` (only when named in ``--only``): given
   ``http_async_client=httpx_aiohttp.HttpxAiohttpClient(limits=N)``, httpx's API over
-  aiohttp's pool; needs ``--with aiohttp==3.14.5 --with httpx-aiohttp==0.2.0``. On
-  2026-12-03 it fails (``TypeError: Invalid type for url``): ChatNebula picks the
-  library of a client by its class's module, so an ``httpx.AsyncClient`` subclass
-  defined outside httpx is handed httpx2 URLs.
+  aiohttp's pool; needs ``--with aiohttp==3.14.5 --with httpx-aiohttp==0.2.0``.
 
 Per (N, tokens) case and contestant, medians over interleaved rounds (the first
 contestant rotating each round):
@@ -309,7 +307,7 @@ def render(results: dict[str, dict[str, dict[str, float]]], meta: dict[str, Any]
         "",
         f"N concurrent async streams, one chunk per stream every {PACE_MS} ms from the canned "
         f"server (its own process), medians of {meta['rounds']} interleaved rounds. "
-        "ChatNebula opens at most 100 connections (its shared pool); ChatOpenAI up to 1000; "
+        "ChatNebula's stream pool opens up to 1000 connections, as ChatOpenAI's; "
         "the raw clients, lc-floor and `ChatNebula (pool N)` a pool of N.",
         "",
     ]
