@@ -13,7 +13,7 @@ import os
 import re
 import string
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -141,6 +141,24 @@ def test_default_headers_are_sent_and_may_replace_the_standard_ones(
         "~ok~",
     )
     assert sent["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("spelling", [str.lower, str.upper, str.title])
+def test_a_default_header_replaces_the_standard_one_however_it_is_spelt(
+    server: ScriptedServer, spelling: Callable[[str], str]
+) -> None:
+    server.reply_json({})
+    headers = {
+        spelling("User-Agent"): "my-app/1.0",
+        spelling("Content-Type"): "application/json; charset=utf-8",
+        spelling("Accept-Encoding"): "identity",
+    }
+    nebula(server.base_url, headers=headers).post_json("/x", b"{}")
+    sent = [(n.lower(), v) for n, v in server.requests[0].header_lines]
+    assert [v for n, v in sent if n == "user-agent"] == ["my-app/1.0"]
+    assert [v for n, v in sent if n == "content-type"] == ["application/json; charset=utf-8"]
+    assert [v for n, v in sent if n == "accept-encoding"] == ["identity"]
+    assert [v for n, v in sent if n == "authorization"] == [f"Bearer {API_KEY}"]
 
 
 def test_retries_follow_max_retries(server: ScriptedServer) -> None:
