@@ -20,6 +20,7 @@ from tests.conftest import API_KEY
 
 AT_ONCE = {"Retry-After": "0"}  # a failure to retry without waiting
 SSE = {"Content-Type": "text/event-stream"}
+STALLED = "the stream produced no event for 0.05 s (stream_chunk_timeout); the server may be stuck"
 
 
 def nebula(base_url: str, **settings: Any) -> NebulaClient:

@@ -4,23 +4,10 @@ the transport over real sockets: what is handed out, and when, around a failure.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-
-import pytest
 
 from langchain_nebula.errors import NebulaStreamError, NebulaTimeoutError
 from tests.scripted_server import Reply, ScriptedServer, sse
-from tests.unit_tests.http.scripted_calls import SSE, Parsers, Run, both, nebula
-
-STALLED = "the stream produced no event for 0.05 s (stream_chunk_timeout); the server may be stuck"
-
-
-@pytest.fixture
-def release() -> Iterator[threading.Event]:
-    """An event a held reply waits on; set when the test ends, so the server moves on."""
-    event = threading.Event()
-    yield event
-    event.set()
+from tests.unit_tests.http.scripted_calls import SSE, STALLED, Parsers, Run, both, nebula
 
 
 @both

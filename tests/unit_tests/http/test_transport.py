@@ -6,7 +6,7 @@ import asyncio
 import gzip
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -21,17 +21,16 @@ from langchain_nebula.errors import (
 )
 from tests.conftest import API_KEY
 from tests.scripted_server import Reply, ScriptedServer, sse
-from tests.unit_tests.http.scripted_calls import AT_ONCE, SSE, Lines, Parsers, Run, both, nebula
-
-STALLED = "the stream produced no event for 0.05 s (stream_chunk_timeout); the server may be stuck"
-
-
-@pytest.fixture
-def release() -> Iterator[threading.Event]:
-    """An event a held reply waits on; set when the test ends, so the server moves on."""
-    event = threading.Event()
-    yield event
-    event.set()
+from tests.unit_tests.http.scripted_calls import (
+    AT_ONCE,
+    SSE,
+    STALLED,
+    Lines,
+    Parsers,
+    Run,
+    both,
+    nebula,
+)
 
 
 def _stalling(release: threading.Event, *pieces: bytes) -> Reply:
