@@ -6,7 +6,7 @@ import asyncio
 import gzip
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -141,6 +141,29 @@ def test_an_undecodable_stream_fails_before_any_parser_is_fed(
     assert type(error) is NebulaResponseError
     assert error.message == "the server sent Content-Encoding 'br', which was not asked for"
     assert parsers.made == []
+
+
+@both
+def test_a_stream_still_sending_when_total_timeout_runs_out_is_cut_off(
+    server: ScriptedServer, run: Run
+) -> None:
+    stop = threading.Event()
+
+    def paced() -> Iterator[bytes]:
+        for _ in range(100):  # an event every 20 ms, for 2 s: no read ever waits long
+            if stop.wait(0.02):
+                return
+            yield b"data: more\n\n"
+
+    server.replies.append(Reply(200, SSE, pieces=paced()))  # type: ignore[arg-type]
+    try:
+        items, error = run(nebula(server.base_url, total_timeout=0.15), Parsers(), None)
+    finally:
+        stop.set()
+    assert set(items) == {"more"}
+    assert type(error) is NebulaTimeoutError
+    assert error.message == "the call did not finish within total_timeout"
+    assert not error.retryable
 
 
 @both
