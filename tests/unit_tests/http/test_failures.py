@@ -347,3 +347,37 @@ def test_a_link_back_to_the_error_ends_the_scrub(server: ScriptedServer, run: Ru
     assert cause is not None
     assert repr(cause.__context__) == "ValueError('nor here')"
     assert cause.__context__.__context__ is cause
+
+
+# -- a connection closed without an answer (async; behaviour/ pins sync) -------------
+
+
+def test_an_async_request_on_a_reused_connection_closed_unanswered_is_resent_at_once(
+    server: ScriptedServer,
+) -> None:
+    server.reply_json({"n": 1})
+    server.replies.append(Reply(hang_up=True))
+    server.reply_json({"n": 2})
+    client = nebula(server.base_url)  # max_retries=0: the resend is not a retry
+
+    async def scenario() -> list[dict[str, Any]]:
+        return [(await client.apost_json("/x", b"{}"))[0] for _ in range(2)]
+
+    assert asyncio.run(scenario()) == [{"n": 1}, {"n": 2}]
+    first, reused, resent = server.requests
+    assert reused.peer == first.peer
+    assert resent.peer != reused.peer
+
+
+def test_an_async_request_on_a_new_connection_closed_unanswered_is_not_resent(
+    server: ScriptedServer,
+) -> None:
+    server.replies.append(Reply(hang_up=True))
+    server.reply_json({"never": True})
+    with pytest.raises(NebulaConnectionError) as caught:
+        asyncio.run(nebula(server.base_url).apost_json("/x", b"{}"))
+    assert caught.value.message == (
+        "server closed the connection: Server disconnected without sending a response."
+    )
+    assert not caught.value.unsent
+    assert len(server.requests) == 1
