@@ -194,23 +194,10 @@ def test_no_retry_is_started_that_would_end_past_total_timeout(server: ScriptedS
     assert len(server.requests) == 1
 
 
-@pytest.fixture
-def release_by_2s() -> Iterator[threading.Event]:
-    """Holds a reply until set: at the latest 2 s in, or when the test ends."""
-    event = threading.Event()
-    timer = threading.Timer(2.0, event.set)  # bounds a wrong answer's wait
-    timer.start()
-    yield event
-    event.set()
-    timer.cancel()
-
-
 def test_timeout_applies_to_a_sync_client_you_passed(
-    server: ScriptedServer, release_by_2s: threading.Event
+    server: ScriptedServer, release: threading.Event
 ) -> None:
-    server.replies.append(
-        Reply(200, {"Content-Type": "application/json"}, b"{}", hold=release_by_2s)
-    )
+    server.replies.append(Reply(200, {"Content-Type": "application/json"}, b"{}", hold=release))
     with httpx.Client(timeout=30.0) as passed:
         client = nebula(server.base_url, timeout=0.05, http_client=passed)
         with pytest.raises(NebulaTimeoutError, match=r"^request timed out \(ReadTimeout: "):
@@ -218,11 +205,9 @@ def test_timeout_applies_to_a_sync_client_you_passed(
 
 
 def test_timeout_applies_to_an_async_client_you_passed(
-    server: ScriptedServer, release_by_2s: threading.Event
+    server: ScriptedServer, release: threading.Event
 ) -> None:
-    server.replies.append(
-        Reply(200, {"Content-Type": "application/json"}, b"{}", hold=release_by_2s)
-    )
+    server.replies.append(Reply(200, {"Content-Type": "application/json"}, b"{}", hold=release))
 
     async def scenario() -> None:
         async with httpx.AsyncClient(timeout=30.0) as passed:

@@ -44,11 +44,12 @@ def _stalling(release: threading.Event, *pieces: bytes) -> Reply:
 
 
 @both
+@pytest.mark.parametrize("total_timeout", [None, 30.0])
 def test_a_quiet_stream_under_the_stall_rule_raises_the_stall_error(
-    server: ScriptedServer, release: threading.Event, run: Run
+    server: ScriptedServer, release: threading.Event, run: Run, total_timeout: float | None
 ) -> None:
     server.replies.append(_stalling(release, *sse("a", done=False)))
-    items, error = run(nebula(server.base_url), Parsers(), 0.05)
+    items, error = run(nebula(server.base_url, total_timeout=total_timeout), Parsers(), 0.05)
     assert items == ["a"]
     assert type(error) is NebulaTimeoutError
     assert error.message == STALLED
@@ -252,3 +253,58 @@ def test_an_answer_a_mock_transport_read_already_is_read_like_any(sync: bool) ->
         got, headers = asyncio.run(scenario())
     assert got == {"mocked": True}
     assert headers["x-mock"] == "1"
+
+
+@calls
+@pytest.mark.parametrize(
+    ("timeout", "total_timeout"), [(0.05, 30.0), (30.0, 0.1)], ids=["read", "deadline"]
+)
+def test_a_held_answer_times_out_at_the_shorter_of_the_read_wait_and_the_deadline(
+    server: ScriptedServer,
+    release: threading.Event,
+    sync: bool,
+    timeout: float,
+    total_timeout: float,
+) -> None:
+    server.replies.append(Reply(200, {"Content-Type": "application/json"}, b"{}", hold=release))
+    client = nebula(server.base_url, timeout=timeout, total_timeout=total_timeout)
+    with pytest.raises(NebulaTimeoutError, match=r"^request timed out \(ReadTimeout: "):
+        call(client, sync)
+    assert len(server.requests) == 1
+
+
+@calls
+def test_an_answer_of_exactly_max_response_bytes_is_accepted(
+    server: ScriptedServer, sync: bool
+) -> None:
+    server.reply_raw(b'{"a": 12345}', content_type="application/json")
+    assert call(nebula(server.base_url, max_response_bytes=12), sync)[0] == {"a": 12345}
+
+
+@calls
+def test_a_mock_transports_gzipped_answer_is_read_decoded(sync: bool) -> None:
+    # The mock decodes it on creation: its Content-Encoding and (compressed, here
+    # longer) Content-Length no longer apply.
+    body = gzip.compress(b'{"a": 1}')
+    assert len(body) > 20
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"Content-Encoding": "gzip"})
+
+    transport = httpx.MockTransport(answer)
+    if sync:
+        with httpx.Client(transport=transport) as passed:
+            client = nebula("http://127.0.0.1:9/v1", max_response_bytes=20, http_client=passed)
+            got, headers = client.post_json("/x", b"")
+    else:
+
+        async def scenario() -> tuple[dict[str, Any], Mapping[str, str]]:
+            async with httpx.AsyncClient(transport=transport) as passed:
+                client = nebula(
+                    "http://127.0.0.1:9/v1", max_response_bytes=20, http_async_client=passed
+                )
+                return await client.apost_json("/x", b"")
+
+        got, headers = asyncio.run(scenario())
+    assert got == {"a": 1}
+    assert "content-encoding" not in headers
