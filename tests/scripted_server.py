@@ -37,6 +37,8 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     peer: tuple[str, int] = ("", 0)  # the client's address: one per connection
+    # Every header line as sent, repeats included (``headers`` keeps one per name).
+    header_lines: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def json(self) -> Any:
@@ -200,7 +202,14 @@ class ScriptedServer:
 
             def _write_reply(self, body: bytes) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                request = Recorded(self.command, self.path, headers, body, self.client_address)
+                request = Recorded(
+                    self.command,
+                    self.path,
+                    headers,
+                    body,
+                    self.client_address,
+                    list(self.headers.items()),
+                )
                 reply = server._next_reply(request)
                 if reply.hang_up:
                     self.close_connection = True

@@ -67,6 +67,13 @@ T = TypeVar("T")
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
+# Sent with every request unless default_headers names them.
+_STANDARD_HEADERS = (
+    ("Content-Type", "application/json"),
+    ("Accept-Encoding", "gzip, deflate"),
+    ("User-Agent", USER_AGENT),
+)
+
 DOUBLE_AUTHORIZATION = (
     "default_headers may not set Authorization when an API key is set: the key is sent "
     "as 'Authorization: Bearer <key>'"
@@ -394,14 +401,12 @@ class NebulaClient:
                 f"or pass api_key=..."
             )
             raise NebulaAuthenticationError(msg)
+        # A default header replaces ours of the same name, however either is spelt.
+        given = {name.lower() for name in self._headers}
         headers = MaskedHeaders(
-            {
-                "Content-Type": "application/json",
-                "Accept-Encoding": "gzip, deflate",
-                "User-Agent": USER_AGENT,
-                **self._headers,
-            }
+            {name: value for name, value in _STANDARD_HEADERS if name.lower() not in given}
         )
+        headers.update(self._headers)
         if key is not None:
             headers["Authorization"] = f"Bearer {key.get_secret_value()}"
             if url.scheme == "http" and not _is_loopback(url.host):

@@ -116,6 +116,11 @@ class ConnectWatch:
 def transport_failure(
     exc: Exception, endpoint: Endpoint, watch: ConnectWatch | None = None
 ) -> NebulaError:
+    """The typed error for ``exc``, with ``exc`` as its cause unless its text shows the key.
+
+    Raise it ``from`` its ``__cause__``: ``from None`` would drop that cause. ``scrubbed``
+    later takes the frames off every linked error.
+    """
     unsent = (
         watch is not None
         and isinstance(exc, REMOTE_PROTOCOL_ERRORS)

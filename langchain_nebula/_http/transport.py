@@ -140,7 +140,8 @@ def _open(client: SyncClient, request: Request, endpoint: Endpoint) -> Response:
     try:
         response = _streamable(client.send(request, stream=True))
     except HTTP_ERRORS as exc:
-        raise transport_failure(exc, endpoint, watch) from None
+        failure = transport_failure(exc, endpoint, watch)
+        raise failure from failure.__cause__
     if response.is_success:
         return response
     kept = ErrorBody()
@@ -161,7 +162,8 @@ async def _aopen(client: AsyncClient, request: Request, endpoint: Endpoint) -> R
     try:
         response = _streamable(await client.send(request, stream=True))
     except HTTP_ERRORS as exc:
-        raise transport_failure(exc, endpoint, watch) from None
+        failure = transport_failure(exc, endpoint, watch)
+        raise failure from failure.__cause__
     if response.is_success:
         return response
     kept = ErrorBody()
@@ -209,7 +211,8 @@ def _read(response: Response, endpoint: Endpoint) -> tuple[dict[str, Any], Mappi
             pieces.extend(inflater.feed(raw))
         pieces.extend(inflater.end())
     except HTTP_ERRORS as exc:
-        raise transport_failure(exc, endpoint) from None
+        failure = transport_failure(exc, endpoint)
+        raise failure from failure.__cause__
     finally:
         response.close()
     return _answer(b"".join(pieces), response, endpoint.redactor)
@@ -226,7 +229,8 @@ async def _aread(
             pieces.extend(inflater.feed(raw))
         pieces.extend(inflater.end())
     except HTTP_ERRORS as exc:
-        raise transport_failure(exc, endpoint) from None
+        failure = transport_failure(exc, endpoint)
+        raise failure from failure.__cause__
     finally:
         await response.aclose()
     return _answer(b"".join(pieces), response, endpoint.redactor)
@@ -317,7 +321,8 @@ def stream_events(
             except HTTP_ERRORS as exc:
                 if pump is not None:
                     yield from pump.held()
-                raise _stream_failed(exc, endpoint, rule, reader) from None
+                failed = _stream_failed(exc, endpoint, rule, reader)
+                raise failed from failed.__cause__
             finally:
                 response.close()
         except NebulaError as error:
@@ -326,7 +331,7 @@ def stream_events(
             raw = b""
             failure = scrubbed(error, endpoint.redactor)
             if pump is not None and pump.yielded:
-                raise failure from None
+                raise failure from failure.__cause__
             time.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
@@ -362,7 +367,8 @@ async def astream_events(
             except HTTP_ERRORS as exc:
                 for item in pump.held() if pump is not None else ():
                     yield item
-                raise _stream_failed(exc, endpoint, rule, reader) from None
+                failed = _stream_failed(exc, endpoint, rule, reader)
+                raise failed from failed.__cause__
             finally:
                 await response.aclose()
         except NebulaError as error:
@@ -371,7 +377,7 @@ async def astream_events(
             raw = b""
             failure = scrubbed(error, endpoint.redactor)
             if pump is not None and pump.yielded:
-                raise failure from None
+                raise failure from failure.__cause__
             await asyncio.sleep(retrying.wait_or_raise(failure, accepted=True))
 
 
